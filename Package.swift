@@ -1,0 +1,62 @@
+// swift-tools-version:6.0
+// Finch: LoRA / QLoRA fine-tuning on the CPU, from Jupyter or a terminal.
+// Layers (dependencies point down only): see ../shared/DESIGN.md and docs/architecture.md.
+import PackageDescription
+
+/// Numeric targets are tested and benchmarked in release builds; `-Ounchecked` is applied there only.
+let numericSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "Finch",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "finch", targets: ["finch"]),
+        .library(name: "FinchEngine", targets: ["FinchTensor", "FinchCheckpoint", "FinchModels", "FinchTokenizers"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries, each behind a tiny module map.
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas"),
+        .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
+        .systemLibrary(name: "CEdit", path: "Sources/CEdit"),
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto"),
+        .target(
+            name: "CSentencePiece", path: "Sources/CSentencePiece",
+            cxxSettings: [.unsafeFlags(["-std=c++17"])],
+            linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("sentencepiece_train"), .linkedLibrary("stdc++")]
+        ),
+
+        // Engine
+        .target(name: "FinchTensor", dependencies: ["CBLAS"], path: "Sources/Engine/Tensor", swiftSettings: numericSettings),
+        .target(name: "FinchCheckpoint", dependencies: ["FinchTensor"], path: "Sources/Engine/Checkpoint", swiftSettings: numericSettings),
+        .target(name: "FinchModels", dependencies: ["FinchTensor", "FinchCheckpoint"], path: "Sources/Engine/Models", swiftSettings: numericSettings),
+
+        // Data
+        .target(name: "FinchTokenizers", dependencies: ["CSentencePiece"], path: "Sources/Tokenizers"),
+
+        // Front ends
+        .target(name: "FinchKernel", dependencies: ["CZeroMQ", "CCrypto"], path: "Sources/Kernel"),
+        .target(name: "FinchREPL", dependencies: ["CEdit"], path: "Sources/REPL"),
+        .executableTarget(
+            name: "finch",
+            dependencies: [
+                "FinchTensor", "FinchCheckpoint", "FinchModels", "FinchTokenizers", "FinchKernel", "FinchREPL",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/finch"
+        ),
+
+        // Tests
+        .target(name: "TestSupport", dependencies: ["FinchTensor", "FinchCheckpoint"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorTests", dependencies: ["FinchTensor", "TestSupport"], path: "Tests/TensorTests"),
+        .testTarget(name: "CheckpointTests", dependencies: ["FinchCheckpoint", "TestSupport"], path: "Tests/CheckpointTests"),
+        .testTarget(name: "TokenizerTests", dependencies: ["FinchTokenizers", "TestSupport"], path: "Tests/TokenizerTests"),
+        .testTarget(name: "ModelTests", dependencies: ["FinchModels", "TestSupport"], path: "Tests/ModelTests"),
+        .testTarget(name: "FrontEndTests", dependencies: ["FinchKernel", "FinchREPL", "TestSupport"], path: "Tests/FrontEndTests"),
+    ],
+    cxxLanguageStandard: .cxx17
+)

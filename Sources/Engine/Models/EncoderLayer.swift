@@ -1,0 +1,74 @@
+import FinchCheckpoint
+import FinchTensor
+
+/// One post-LN transformer block: attention → residual → LayerNorm → feed-forward → residual → LayerNorm.
+public final class EncoderLayer: @unchecked Sendable {
+    public let attention: SelfAttention
+    public let attentionNorm: LayerNorm
+    public let intermediate: Linear
+    public let output: Linear
+    public let outputNorm: LayerNorm
+    public let activation: Activation
+
+    public init(attention: SelfAttention, attentionNorm: LayerNorm, intermediate: Linear, output: Linear,
+                outputNorm: LayerNorm, activation: Activation) {
+        self.attention = attention
+        self.attentionNorm = attentionNorm
+        self.intermediate = intermediate
+        self.output = output
+        self.outputNorm = outputNorm
+        self.activation = activation
+    }
+
+    /// The linear layers of this block, in module order.
+    public var linears: [Linear] { [attention.query, attention.key, attention.value, attention.output, intermediate, output] }
+
+    /// Forward x[tokens, hidden] → y[tokens, hidden], keeping what backward needs in `saved`.
+    public func forward(_ x: UnsafePointer<Float>, mask: AttentionMask, saved: LayerBuffers,
+                        into y: UnsafeMutablePointer<Float>) {
+        let tokens = mask.batch * mask.sequence
+        let hidden = attention.hidden, inner = intermediate.outFeatures
+        // a = LN(x + Attention(x))
+        attention.forward(x, mask: mask, saved: saved.attention, into: saved.attentionSum)
+        Kernels.add(x, into: saved.attentionSum, count: tokens * hidden)
+        attentionNorm.forward(saved.attentionSum, rows: tokens, into: saved.attentionOut,
+                              mean: saved.attentionMean, rstd: saved.attentionRstd)
+        // f = act(a · W1ᵀ + b1); y = LN(a + f · W2ᵀ + b2)
+        intermediate.forward(saved.attentionOut, rows: tokens, into: saved.ffnPre)
+        saved.ffnAct.update(from: saved.ffnPre, count: tokens * inner)
+        Activations.apply(activation, saved.ffnAct, count: tokens * inner)
+        output.forward(saved.ffnAct, rows: tokens, into: saved.outputSum)
+        Kernels.add(saved.attentionOut, into: saved.outputSum, count: tokens * hidden)
+        outputNorm.forward(saved.outputSum, rows: tokens, into: y, mean: saved.outputMean, rstd: saved.outputRstd)
+    }
+}
+
+/// Elementwise activations of the feed-forward block and heads.
+public enum Activations {
+    public static func apply(_ activation: Activation, _ x: UnsafeMutablePointer<Float>, count: Int) {
+        switch activation {
+        case .gelu: Kernels.geluInPlace(x, count: count)
+        case .geluTanh: Kernels.geluTanhInPlace(x, count: count)
+        case .relu: for i in 0..<count where x[i] < 0 { x[i] = 0 }
+        }
+    }
+}
+
+/// One block's saved activations, allocated for a capacity of tokens and reused across batches.
+public final class LayerBuffers: @unchecked Sendable {
+    public let attention: AttentionBuffers
+    public let attentionSum, attentionOut, attentionMean, attentionRstd: UnsafeMutablePointer<Float>
+    public let ffnPre, ffnAct, outputSum, outputMean, outputRstd: UnsafeMutablePointer<Float>
+    private let storage: [Tensor]
+
+    public init(tokens: Int, hidden: Int, inner: Int, batch: Int, heads: Int, sequence: Int) {
+        attention = AttentionBuffers(tokens: tokens, hidden: hidden, batch: batch, heads: heads, sequence: sequence)
+        let shapes = [[tokens, hidden], [tokens, hidden], [tokens], [tokens],
+                      [tokens, inner], [tokens, inner], [tokens, hidden], [tokens], [tokens]]
+        storage = shapes.map { Tensor(zeros: $0) }
+        (attentionSum, attentionOut, attentionMean, attentionRstd) = (storage[0].data, storage[1].data, storage[2].data, storage[3].data)
+        (ffnPre, ffnAct, outputSum, outputMean, outputRstd) = (storage[4].data, storage[5].data, storage[6].data, storage[7].data, storage[8].data)
+    }
+
+    public var byteCount: Int { attention.byteCount + storage.reduce(0) { $0 + $1.byteCount } }
+}

@@ -1,0 +1,39 @@
+import FinchTensor
+
+/// A linear layer in torch.nn.Linear layout: y[rows, out] = x[rows, in] · W[out, in]ᵀ + b[out].
+/// `name` is the module path in the checkpoint (e.g. "encoder.layer.0.attention.self.query"), the name
+/// that adapters target.
+public final class Linear: @unchecked Sendable {
+    public let name: String
+    public var weight: Tensor
+    public var bias: Tensor?
+    public var inFeatures: Int { weight.shape[1] }
+    public var outFeatures: Int { weight.shape[0] }
+
+    public init(name: String, weight: Tensor, bias: Tensor?) {
+        precondition(weight.shape.count == 2, "\(name).weight must be 2-D, got \(weight.shape)")
+        precondition(bias == nil || bias!.count == weight.shape[0], "\(name).bias does not match the weight")
+        self.name = name
+        self.weight = weight
+        self.bias = bias
+    }
+
+    /// Forward: y[rows, out] = x[rows, in] · Wᵀ + b.
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        BLAS.linear(x, rows: rows, inFeatures: inFeatures, weight: weight.data, bias: bias?.data,
+                    outFeatures: outFeatures, into: y)
+    }
+
+    /// The naive reference of `forward`, for tests: a scalar triple loop in Double.
+    public func referenceForward(_ x: [Float], rows: Int) -> [Float] {
+        var y = [Float](repeating: 0, count: rows * outFeatures)
+        for r in 0..<rows {
+            for o in 0..<outFeatures {
+                var sum = Double(bias?[o] ?? 0)
+                for i in 0..<inFeatures { sum += Double(x[r * inFeatures + i]) * Double(weight[o * inFeatures + i]) }
+                y[r * outFeatures + o] = Float(sum)
+            }
+        }
+        return y
+    }
+}

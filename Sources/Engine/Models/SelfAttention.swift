@@ -1,0 +1,89 @@
+import Foundation
+import FinchTensor
+
+/// Multi-head self-attention with a key mask (BERT's BertSelfAttention + the output projection).
+/// Heads are strided views into [tokens, hidden] matrices: every product is an sgemm with a leading
+/// dimension of `hidden`, never a copy.
+public final class SelfAttention: @unchecked Sendable {
+    public let query: Linear
+    public let key: Linear
+    public let value: Linear
+    public let output: Linear
+    public let headCount: Int
+    public var hidden: Int { query.outFeatures }
+    public var headSize: Int { hidden / headCount }
+
+    public init(query: Linear, key: Linear, value: Linear, output: Linear, headCount: Int) {
+        self.query = query
+        self.key = key
+        self.value = value
+        self.output = output
+        self.headCount = headCount
+    }
+
+    /// Forward for x[batch·seq, hidden] → y[batch·seq, hidden] (before residual and LayerNorm).
+    /// Saves q, k, v [tokens, hidden], probabilities [batch, heads, seq, seq] and context [tokens, hidden]
+    /// in `saved` for backward.
+    public func forward(_ x: UnsafePointer<Float>, mask: AttentionMask, saved: AttentionBuffers,
+                        into y: UnsafeMutablePointer<Float>) {
+        let batch = mask.batch, seq = mask.sequence, tokens = batch * seq
+        query.forward(x, rows: tokens, into: saved.q)
+        key.forward(x, rows: tokens, into: saved.k)
+        value.forward(x, rows: tokens, into: saved.v)
+        let scale = 1 / Float(headSize).squareRoot()
+        for b in 0..<batch {
+            let keys = mask.prefixLengths[b] ?? seq
+            for h in 0..<headCount {
+                let offset = b * seq * hidden + h * headSize
+                let probs = saved.probabilities + (b * headCount + h) * seq * seq
+                // scores[seq, keys] = scale · Q_bh[seq, d] · K_bh[keys, d]ᵀ
+                BLAS.gemm(transposeB: true, m: seq, n: keys, k: headSize, alpha: scale,
+                          a: saved.q + offset, lda: hidden, b: saved.k + offset, ldb: hidden,
+                          c: probs, ldc: seq)
+                for s in 0..<seq { normalize(row: probs + s * seq, keys: keys, mask: mask, batchRow: b) }
+                // context_bh[seq, d] = P[seq, keys] · V_bh[keys, d]
+                BLAS.gemm(m: seq, n: headSize, k: keys, a: probs, lda: seq, b: saved.v + offset, ldb: hidden,
+                          c: saved.context + offset, ldc: hidden)
+            }
+        }
+        output.forward(saved.context, rows: tokens, into: y)
+    }
+
+    /// Softmax over the allowed keys of one score row; masked keys get probability exactly 0.
+    private func normalize(row: UnsafeMutablePointer<Float>, keys: Int, mask: AttentionMask, batchRow b: Int) {
+        let seq = mask.sequence
+        if mask.prefixLengths[b] != nil {
+            Kernels.softmaxInPlace(row, valid: keys, count: seq)
+            return
+        }
+        var maximum = -Float.infinity
+        for j in 0..<seq where mask.values[b * seq + j] != 0 { maximum = max(maximum, row[j]) }
+        var sum: Float = 0
+        for j in 0..<seq {
+            if mask.values[b * seq + j] != 0 {
+                row[j] = Foundation.exp(row[j] - maximum)
+                sum += row[j]
+            } else {
+                row[j] = 0
+            }
+        }
+        if sum > 0 { Kernels.scale(row, by: 1 / sum, count: seq) }
+    }
+}
+
+/// What self-attention keeps from forward for backward, sized for a capacity of tokens and rows.
+public final class AttentionBuffers: @unchecked Sendable {
+    public let q, k, v, context, probabilities: UnsafeMutablePointer<Float>
+    private let storage: [Tensor]
+
+    public init(tokens: Int, hidden: Int, batch: Int, heads: Int, sequence: Int) {
+        let tensors = [
+            Tensor(zeros: [tokens, hidden]), Tensor(zeros: [tokens, hidden]), Tensor(zeros: [tokens, hidden]),
+            Tensor(zeros: [tokens, hidden]), Tensor(zeros: [batch, heads, sequence, sequence]),
+        ]
+        storage = tensors
+        (q, k, v, context, probabilities) = (tensors[0].data, tensors[1].data, tensors[2].data, tensors[3].data, tensors[4].data)
+    }
+
+    public var byteCount: Int { storage.reduce(0) { $0 + $1.byteCount } }
+}

@@ -1,0 +1,138 @@
+import Foundation
+
+/// Elementwise and reduction kernels over contiguous fp32 rows: a SIMD main loop plus a scalar tail.
+/// Shapes are given in the argument names; all pointers are row-major.
+public enum Kernels {
+    /// y[i] += x[i]
+    @inlinable
+    public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i + vectorWidth <= count {
+            let v = load(x + i) + load(y + i)
+            store(v, to: y + i)
+            i += vectorWidth
+        }
+        while i < count { y[i] += x[i]; i += 1 }
+    }
+
+    /// y[i] *= s
+    @inlinable
+    public static func scale(_ y: UnsafeMutablePointer<Float>, by s: Float, count: Int) {
+        var i = 0
+        while i + vectorWidth <= count {
+            store(load(y + i) * s, to: y + i)
+            i += vectorWidth
+        }
+        while i < count { y[i] *= s; i += 1 }
+    }
+
+    /// m[r, c] += v[c] for every row r of m[rows, columns].
+    @inlinable
+    public static func addRowVector(_ v: UnsafePointer<Float>, to m: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
+        for r in 0..<rows { add(v, into: m + r * columns, count: columns) }
+    }
+
+    /// Exact (erf) GELU in place: x · ½ · (1 + erf(x / √2)), as torch.nn.functional.gelu.
+    @inlinable
+    public static func geluInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        let invSqrt2: Float = 0.70710678118654752
+        var i = 0
+        while i + vectorWidth <= count {
+            let v = load(x + i)
+            store(v * 0.5 * (1 + VectorMath.erf(v * invSqrt2)), to: x + i)
+            i += vectorWidth
+        }
+        while i < count {
+            let v = x[i]
+            x[i] = v * 0.5 * (1 + Foundation.erf(v * invSqrt2))
+            i += 1
+        }
+    }
+
+    /// tanh-approximated GELU in place: ½x(1 + tanh(√(2/π)(x + 0.044715x³))), as gelu(approximate="tanh").
+    @inlinable
+    public static func geluTanhInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        let c: Float = 0.7978845608028654
+        var i = 0
+        while i + vectorWidth <= count {
+            let v = load(x + i)
+            store(0.5 * v * (1 + VectorMath.tanh(c * (v + 0.044715 * v * v * v))), to: x + i)
+            i += vectorWidth
+        }
+        while i < count {
+            let v = x[i]
+            x[i] = 0.5 * v * (1 + Foundation.tanh(c * (v + 0.044715 * v * v * v)))
+            i += 1
+        }
+    }
+
+    /// tanh in place.
+    @inlinable
+    public static func tanhInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i + vectorWidth <= count {
+            store(VectorMath.tanh(load(x + i)), to: x + i)
+            i += vectorWidth
+        }
+        while i < count { x[i] = Foundation.tanh(x[i]); i += 1 }
+    }
+
+    /// Softmax over the first `valid` entries of a row in place; entries from `valid` to `count` become 0
+    /// (masked keys). Subtracts the row maximum first, as torch does.
+    @inlinable
+    public static func softmaxInPlace(_ row: UnsafeMutablePointer<Float>, valid: Int, count: Int) {
+        var maximum = -Float.infinity
+        for i in 0..<valid where row[i] > maximum { maximum = row[i] }
+        var sum: Float = 0
+        var i = 0
+        var partial = Vector.zero
+        while i + vectorWidth <= valid {
+            let e = VectorMath.exp(load(row + i) - maximum)
+            store(e, to: row + i)
+            partial += e
+            i += vectorWidth
+        }
+        sum = partial.sum()
+        while i < valid { let e = Foundation.exp(row[i] - maximum); row[i] = e; sum += e; i += 1 }
+        let inverse = 1 / sum
+        scale(row, by: inverse, count: valid)
+        if count > valid { (row + valid).update(repeating: 0, count: count - valid) }
+    }
+
+    /// Sum of a row.
+    @inlinable
+    public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var partial = Vector.zero
+        var i = 0
+        while i + vectorWidth <= count { partial += load(x + i); i += vectorWidth }
+        var total = partial.sum()
+        while i < count { total += x[i]; i += 1 }
+        return total
+    }
+
+    /// Sum of squared differences from `mean`.
+    @inlinable
+    public static func sumOfSquares(_ x: UnsafePointer<Float>, mean: Float, count: Int) -> Float {
+        var partial = Vector.zero
+        var i = 0
+        while i + vectorWidth <= count { let d = load(x + i) - mean; partial += d * d; i += vectorWidth }
+        var total = partial.sum()
+        while i < count { let d = x[i] - mean; total += d * d; i += 1 }
+        return total
+    }
+
+    @inlinable @inline(__always)
+    public static func load(_ p: UnsafePointer<Float>) -> Vector {
+        UnsafeRawPointer(p).loadUnaligned(as: Vector.self)
+    }
+
+    @inlinable @inline(__always)
+    public static func load(_ p: UnsafeMutablePointer<Float>) -> Vector {
+        UnsafeRawPointer(p).loadUnaligned(as: Vector.self)
+    }
+
+    @inlinable @inline(__always)
+    public static func store(_ v: Vector, to p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self)
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `finch` command line.
+@main
+struct Finch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "finch",
+        abstract: "Fine-tune Hugging Face models with LoRA on the CPU, from Jupyter or a terminal.",
+        subcommands: []
+    )
+}
