@@ -6,6 +6,9 @@ public final class LayerNorm: @unchecked Sendable {
     public let name: String
     public var weight: Tensor
     public var bias: Tensor
+    /// Gradients accumulated by `backward`; nil while frozen.
+    public var weightGradient: Tensor?
+    public var biasGradient: Tensor?
     public let epsilon: Float
     public var size: Int { weight.count }
 
@@ -38,6 +41,37 @@ public final class LayerNorm: @unchecked Sendable {
                 i += vectorWidthForKernels
             }
             while i < n { out[i] = (row[i] - m) * s * gamma[i] + beta[i]; i += 1 }
+        }
+    }
+
+    /// Backward of `forward` with the saved per-row mean and rstd:
+    ///   n = (x − mean)·rstd,  dn = dy ⊙ γ
+    ///   dx = rstd · (dn − mean(dn) − n · mean(dn ⊙ n))     (written, or added when `accumulateInput`)
+    ///   dγ += Σ_rows dy ⊙ n,  dβ += Σ_rows dy              (when not frozen)
+    public func backward(_ x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>, rows: Int,
+                         mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+                         inputGradient dx: UnsafeMutablePointer<Float>, accumulateInput: Bool = false) {
+        let n = size
+        let gamma = weight.data
+        let weightGradient = self.weightGradient?.data, biasGradient = self.biasGradient?.data
+        for r in 0..<rows {
+            let row = x + r * n, grad = dy + r * n, out = dx + r * n
+            let m = mean[r], s = rstd[r]
+            var sumDn: Float = 0, sumDnN: Float = 0
+            for i in 0..<n {
+                let normalized = (row[i] - m) * s
+                let dn = grad[i] * gamma[i]
+                sumDn += dn
+                sumDnN += dn * normalized
+                weightGradient?[i] += grad[i] * normalized
+                biasGradient?[i] += grad[i]
+            }
+            let meanDn = sumDn / Float(n), meanDnN = sumDnN / Float(n)
+            for i in 0..<n {
+                let normalized = (row[i] - m) * s
+                let value = s * (grad[i] * gamma[i] - meanDn - normalized * meanDnN)
+                out[i] = accumulateInput ? out[i] + value : value
+            }
         }
     }
 

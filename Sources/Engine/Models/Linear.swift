@@ -7,6 +7,10 @@ public final class Linear: @unchecked Sendable {
     public let name: String
     public var weight: Tensor
     public var bias: Tensor?
+    /// Gradient of the weight, accumulated by `backward`; nil while the weight is frozen.
+    public var weightGradient: Tensor?
+    /// Gradient of the bias, accumulated by `backward`; nil while the bias is frozen.
+    public var biasGradient: Tensor?
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 
@@ -22,6 +26,25 @@ public final class Linear: @unchecked Sendable {
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
         BLAS.linear(x, rows: rows, inFeatures: inFeatures, weight: weight.data, bias: bias?.data,
                     outFeatures: outFeatures, into: y)
+    }
+
+    /// Backward of `forward`, given x[rows, in] and dy[rows, out]:
+    ///   dx[rows, in]  = dy · W            (written, or added when `accumulateInput`)
+    ///   dW[out, in]  += dyᵀ · x           (only with a `weightGradient`: frozen weights skip the product)
+    ///   db[out]      += Σ_rows dy         (only with a `biasGradient`)
+    public func backward(_ x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>, rows: Int,
+                         inputGradient dx: UnsafeMutablePointer<Float>?, accumulateInput: Bool = false) {
+        if let dx {
+            BLAS.gemm(m: rows, n: inFeatures, k: outFeatures, a: dy, lda: outFeatures,
+                      b: weight.data, ldb: inFeatures, beta: accumulateInput ? 1 : 0, c: dx, ldc: inFeatures)
+        }
+        if let weightGradient {
+            BLAS.gemm(transposeA: true, m: outFeatures, n: inFeatures, k: rows, a: dy, lda: outFeatures,
+                      b: x, ldb: inFeatures, beta: 1, c: weightGradient.data, ldc: inFeatures)
+        }
+        if let biasGradient {
+            for r in 0..<rows { Kernels.add(dy + r * outFeatures, into: biasGradient.data, count: outFeatures) }
+        }
     }
 
     /// The naive reference of `forward`, for tests: a scalar triple loop in Double.

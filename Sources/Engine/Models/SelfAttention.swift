@@ -87,3 +87,56 @@ public final class AttentionBuffers: @unchecked Sendable {
 
     public var byteCount: Int { storage.reduce(0) { $0 + $1.byteCount } }
 }
+
+extension SelfAttention {
+    /// Backward given the layer input x[tokens, hidden], the saved forward buffers, and dy, the gradient
+    /// of the attention output (after the output projection). Writes dx[tokens, hidden]; accumulates the
+    /// gradients of unfrozen projections. Per (row b, head h), with S = softmax(scale · Q Kᵀ):
+    ///   dC = dy · W_oᵀ;  dP = dC_bh · V_bhᵀ;  dV_bh = Pᵀ · dC_bh
+    ///   dS = scale · P ⊙ (dP − rowsum(dP ⊙ P));  dQ_bh = dS · K_bh;  dK_bh = dSᵀ · Q_bh
+    public func backward(_ x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>, mask: AttentionMask,
+                         saved: AttentionBuffers, scratch: AttentionGradientBuffers,
+                         inputGradient dx: UnsafeMutablePointer<Float>) {
+        let batch = mask.batch, seq = mask.sequence, tokens = batch * seq
+        output.backward(saved.context, outputGradient: dy, rows: tokens, inputGradient: scratch.context)
+        let scale = 1 / Float(headSize).squareRoot()
+        scratch.value.update(repeating: 0, count: tokens * hidden)
+        scratch.key.update(repeating: 0, count: tokens * hidden)
+        let dP = scratch.probabilities
+        for b in 0..<batch {
+            let keys = mask.prefixLengths[b] ?? seq
+            for h in 0..<headCount {
+                let offset = b * seq * hidden + h * headSize
+                let probs = saved.probabilities + (b * headCount + h) * seq * seq
+                BLAS.gemm(transposeB: true, m: seq, n: keys, k: headSize, a: scratch.context + offset, lda: hidden,
+                          b: saved.v + offset, ldb: hidden, c: dP, ldc: seq)
+                BLAS.gemm(transposeA: true, m: keys, n: headSize, k: seq, a: probs, lda: seq,
+                          b: scratch.context + offset, ldb: hidden, c: scratch.value + offset, ldc: hidden)
+                for s in 0..<seq {
+                    Kernels.softmaxBackward(probabilities: probs + s * seq, gradient: dP + s * seq, count: keys)
+                    Kernels.scale(dP + s * seq, by: scale, count: keys)
+                }
+                BLAS.gemm(m: seq, n: headSize, k: keys, a: dP, lda: seq, b: saved.k + offset, ldb: hidden,
+                          c: scratch.query + offset, ldc: hidden)
+                BLAS.gemm(transposeA: true, m: keys, n: headSize, k: seq, a: dP, lda: seq,
+                          b: saved.q + offset, ldb: hidden, c: scratch.key + offset, ldc: hidden)
+            }
+        }
+        query.backward(x, outputGradient: scratch.query, rows: tokens, inputGradient: dx)
+        key.backward(x, outputGradient: scratch.key, rows: tokens, inputGradient: dx, accumulateInput: true)
+        value.backward(x, outputGradient: scratch.value, rows: tokens, inputGradient: dx, accumulateInput: true)
+    }
+}
+
+/// Scratch for attention backward: gradients of context, q, k, v [tokens, hidden] and one [seq, seq]
+/// probability-gradient tile reused per head.
+public final class AttentionGradientBuffers: @unchecked Sendable {
+    public let context, query, key, value, probabilities: UnsafeMutablePointer<Float>
+    private let storage: [Tensor]
+
+    public init(tokens: Int, hidden: Int, sequence: Int) {
+        storage = [Tensor(zeros: [tokens, hidden]), Tensor(zeros: [tokens, hidden]), Tensor(zeros: [tokens, hidden]),
+                   Tensor(zeros: [tokens, hidden]), Tensor(zeros: [sequence, sequence])]
+        (context, query, key, value, probabilities) = (storage[0].data, storage[1].data, storage[2].data, storage[3].data, storage[4].data)
+    }
+}

@@ -49,6 +49,35 @@ public enum Kernels {
         }
     }
 
+    /// Backward of exact GELU given its input x: dx = dy · (Φ(x) + x·φ(x)), written into `dy` in place.
+    @inlinable
+    public static func geluBackward(input x: UnsafePointer<Float>, gradient dy: UnsafeMutablePointer<Float>, count: Int) {
+        let invSqrt2: Float = 0.70710678118654752, invSqrt2Pi: Float = 0.39894228040143268
+        var i = 0
+        while i + vectorWidth <= count {
+            let v = load(x + i)
+            let cdf = 0.5 * (1 + VectorMath.erf(v * invSqrt2))
+            let pdf = invSqrt2Pi * VectorMath.exp(-0.5 * v * v)
+            store(load(dy + i) * (cdf + v * pdf), to: dy + i)
+            i += vectorWidth
+        }
+        while i < count {
+            let v = x[i]
+            let cdf = 0.5 * (1 + Foundation.erf(v * invSqrt2))
+            let pdf = invSqrt2Pi * Foundation.exp(-0.5 * v * v)
+            dy[i] *= cdf + v * pdf
+            i += 1
+        }
+    }
+
+    /// Backward of a softmax row given its output p: dz = p ⊙ (dp − Σ dp ⊙ p), written into `dp`.
+    @inlinable
+    public static func softmaxBackward(probabilities p: UnsafePointer<Float>, gradient dp: UnsafeMutablePointer<Float>, count: Int) {
+        var dot: Float = 0
+        for i in 0..<count { dot += dp[i] * p[i] }
+        for i in 0..<count { dp[i] = p[i] * (dp[i] - dot) }
+    }
+
     /// tanh-approximated GELU in place: ½x(1 + tanh(√(2/π)(x + 0.044715x³))), as gelu(approximate="tanh").
     @inlinable
     public static func geluTanhInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {

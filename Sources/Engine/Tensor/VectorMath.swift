@@ -10,7 +10,9 @@ public enum VectorMath {
     public static func exp(_ input: Vector) -> Vector {
         var x = input.replacing(with: 88.37626, where: input .> 88.37626)
         x = x.replacing(with: -87.33654, where: x .< -87.33654)
-        let n = (x * 1.44269504088896341).rounded(.toNearestOrEven)
+        // n = round(x / ln 2) by the 1.5·2²³ trick: adding it leaves n in the low mantissa bits.
+        let shifted = x * 1.44269504088896341 + 12_582_912
+        let n = shifted - 12_582_912
         let r = x - n * 0.693359375 + n * 2.12194440e-4
         var p = Vector(repeating: 1.9875691500e-4)
         p = p * r + 1.3981999507e-3
@@ -19,7 +21,8 @@ public enum VectorMath {
         p = p * r + 1.6666665459e-1
         p = p * r + 5.0000001201e-1
         p = p * r * r + r + 1
-        let bits = (SIMD16<Int32>(truncatingIfNeeded: SIMD16<Int32>(n)) &+ 127) &<< 23
+        // 2ⁿ built from its bits: (n + 127) << 23, with n read from the shifted mantissa.
+        let bits = (unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &- 0x4B40_0000 &+ 127) &<< 23
         return p * unsafeBitCast(bits, to: Vector.self)
     }
 
