@@ -10,6 +10,8 @@ public final class Embeddings: @unchecked Sendable {
     /// RoBERTa-style numbering: positions start at padding_idx + 1, pads get padding_idx.
     public let offsetsPositionsByPadding: Bool
     public let padTokenId: Int
+    /// Gradients of the tables; all nil (frozen) unless full fine-tuning.
+    public var gradients = TableGradients()
     public var hidden: Int { word.shape[1] }
 
     public init(word: Tensor, position: Tensor, tokenType: Tensor?, norm: LayerNorm,
@@ -64,6 +66,38 @@ public final class Embeddings: @unchecked Sendable {
             }
         }
         norm.forward(sum, rows: batch * sequence, into: y, mean: mean, rstd: rstd)
+    }
+}
+
+extension Embeddings {
+    /// Gradients of the tables, accumulated by `backward` when not nil (full fine-tuning only).
+    public struct TableGradients {
+        public var word: Tensor?
+        public var position: Tensor?
+        public var tokenType: Tensor?
+        public init(word: Tensor? = nil, position: Tensor? = nil, tokenType: Tensor? = nil) {
+            self.word = word
+            self.position = position
+            self.tokenType = tokenType
+        }
+    }
+
+    /// Backward of `forward` given dy = ∂loss/∂(embeddings output): through the LayerNorm into dSum
+    /// (scratch), then scattered into the rows of each table that was looked up.
+    public func backward(ids: [Int32], typeIds: [Int32]?, batch: Int, sequence: Int, sum: UnsafePointer<Float>,
+                         mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
+                         scratch dSum: UnsafeMutablePointer<Float>) {
+        let tables = gradients
+        let h = hidden, tokens = batch * sequence
+        norm.backward(sum, outputGradient: dy, rows: tokens, mean: mean, rstd: rstd, inputGradient: dSum)
+        guard tables.word != nil || tables.position != nil || tables.tokenType != nil else { return }
+        let positions = positionIds(ids: ids, batch: batch, sequence: sequence)
+        for t in 0..<tokens {
+            let row = dSum + t * h
+            if let word = tables.word { Kernels.add(row, into: word.data + Int(ids[t]) * h, count: h) }
+            if let position = tables.position { Kernels.add(row, into: position.data + positions[t] * h, count: h) }
+            if let tokenType = tables.tokenType { Kernels.add(row, into: tokenType.data + Int(typeIds?[t] ?? 0) * h, count: h) }
+        }
     }
 }
 

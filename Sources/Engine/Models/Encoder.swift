@@ -11,6 +11,9 @@ public final class Encoder: @unchecked Sendable {
     public var pooler: Linear?
     /// The sequence-classification head, when the model is a classifier.
     public var head: ClassificationHead?
+    /// Module names that the checkpoint lacked and the loader initialised (e.g. "bert.pooler.dense",
+    /// "classifier"): they must be trained and saved with any adapter to reproduce the model elsewhere.
+    public var freshModules: [String] = []
 
     public init(config: EncoderConfig, embeddings: Embeddings, layers: [EncoderLayer], pooler: Linear?,
                 head: ClassificationHead?) {

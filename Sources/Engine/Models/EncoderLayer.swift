@@ -1,3 +1,4 @@
+import Foundation
 import FinchCheckpoint
 import FinchTensor
 
@@ -43,13 +44,66 @@ public final class EncoderLayer: @unchecked Sendable {
     }
 }
 
-/// Elementwise activations of the feed-forward block and heads.
+extension EncoderLayer {
+    /// Backward of `forward` given its input x and dy = ∂loss/∂y. Writes dx; accumulates the gradients
+    /// of unfrozen parameters. With y = LN₂(a + W₂·act(W₁a + b₁) + b₂) and a = LN₁(x + Attention(x)):
+    ///   dS₂ = LN₂'(dy);  dF = act'(·) ⊙ (dS₂ · W₂);  dA = dS₂ + dF · W₁;  dS₁ = LN₁'(dA);
+    ///   dx = dS₁ + Attention'(dS₁)
+    public func backward(_ x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>, mask: AttentionMask,
+                         saved: LayerBuffers, scratch: LayerGradientBuffers, inputGradient dx: UnsafeMutablePointer<Float>) {
+        let tokens = mask.batch * mask.sequence, hidden = attention.hidden
+        outputNorm.backward(saved.outputSum, outputGradient: dy, rows: tokens, mean: saved.outputMean,
+                            rstd: saved.outputRstd, inputGradient: scratch.outputSum)
+        output.backward(saved.ffnAct, outputGradient: scratch.outputSum, rows: tokens, inputGradient: scratch.ffn)
+        Activations.backward(activation, input: saved.ffnPre, gradient: scratch.ffn, count: tokens * intermediate.outFeatures)
+        scratch.attentionOut.update(from: scratch.outputSum, count: tokens * hidden)
+        intermediate.backward(saved.attentionOut, outputGradient: scratch.ffn, rows: tokens,
+                              inputGradient: scratch.attentionOut, accumulateInput: true)
+        attentionNorm.backward(saved.attentionSum, outputGradient: scratch.attentionOut, rows: tokens,
+                               mean: saved.attentionMean, rstd: saved.attentionRstd, inputGradient: scratch.outputSum)
+        attention.backward(x, outputGradient: scratch.outputSum, mask: mask, saved: saved.attention,
+                           scratch: scratch.attention, inputGradient: dx)
+        Kernels.add(scratch.outputSum, into: dx, count: tokens * hidden)
+    }
+}
+
+/// Scratch for one block's backward, shared by every block of the encoder.
+public final class LayerGradientBuffers: @unchecked Sendable {
+    public let attention: AttentionGradientBuffers
+    public let outputSum, attentionOut, ffn: UnsafeMutablePointer<Float>
+    private let storage: [Tensor]
+
+    public init(tokens: Int, hidden: Int, inner: Int, sequence: Int) {
+        attention = AttentionGradientBuffers(tokens: tokens, hidden: hidden, sequence: sequence)
+        storage = [Tensor(zeros: [tokens, hidden]), Tensor(zeros: [tokens, hidden]), Tensor(zeros: [tokens, inner])]
+        (outputSum, attentionOut, ffn) = (storage[0].data, storage[1].data, storage[2].data)
+    }
+}
+
+/// Elementwise activations of the feed-forward block and heads, forward and backward.
 public enum Activations {
     public static func apply(_ activation: Activation, _ x: UnsafeMutablePointer<Float>, count: Int) {
         switch activation {
         case .gelu: Kernels.geluInPlace(x, count: count)
         case .geluTanh: Kernels.geluTanhInPlace(x, count: count)
         case .relu: for i in 0..<count where x[i] < 0 { x[i] = 0 }
+        }
+    }
+
+    /// dy ← dy ⊙ act'(x) for the activation's input x.
+    public static func backward(_ activation: Activation, input x: UnsafePointer<Float>,
+                                gradient dy: UnsafeMutablePointer<Float>, count: Int) {
+        switch activation {
+        case .gelu:
+            Kernels.geluBackward(input: x, gradient: dy, count: count)
+        case .geluTanh:
+            let c: Float = 0.7978845608028654
+            for i in 0..<count {
+                let v = x[i], t = Foundation.tanh(c * (v + 0.044715 * v * v * v))
+                dy[i] *= 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v)
+            }
+        case .relu:
+            for i in 0..<count where x[i] <= 0 { dy[i] = 0 }
         }
     }
 }

@@ -56,28 +56,33 @@ public enum EncoderLoader {
         var random: SeededRandom?
         if case let .classify(_, seed) = task { random = SeededRandom(seed: seed) }
         var pooler: Linear? = nil
+        var fresh: [String] = []
         if config.family == .bert {
             if reader.has("pooler.dense.weight") {
                 pooler = try reader.linear("pooler.dense", in: h, out: h)
             } else if random != nil {
                 pooler = freshLinear(name: config.family.weightPrefix + "pooler.dense", in: h, out: h, config: config, random: &random!)
+                fresh.append(pooler!.name)
             }
         }
         var head: ClassificationHead? = nil
         if case let .classify(labels, _) = task {
-            head = try classificationHead(config: config, store: store, labels: labels, random: &random!)
+            head = try classificationHead(config: config, store: store, labels: labels, random: &random!, fresh: &fresh)
         }
-        return Encoder(config: config, embeddings: embeddings, layers: layers, pooler: pooler, head: head)
+        let encoder = Encoder(config: config, embeddings: embeddings, layers: layers, pooler: pooler, head: head)
+        encoder.freshModules = fresh
+        return encoder
     }
 
     private static func classificationHead(config: EncoderConfig, store: WeightStore, labels: Int,
-                                           random: inout SeededRandom) throws -> ClassificationHead {
+                                           random: inout SeededRandom, fresh: inout [String]) throws -> ClassificationHead {
         let h = config.hiddenSize
         let head = WeightReader(store: store, prefix: "", modulePrefix: "")
         func linear(_ name: String, out: Int) throws -> Linear {
             if let entry = store.entry(name + ".weight"), entry.shape == [out, h] {
                 return try head.linear(name, in: h, out: out)
             }
+            fresh.append(name)
             return freshLinear(name: name, in: h, out: out, config: config, random: &random)
         }
         switch config.family {

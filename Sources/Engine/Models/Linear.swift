@@ -11,6 +11,8 @@ public final class Linear: @unchecked Sendable {
     public var weightGradient: Tensor?
     /// Gradient of the bias, accumulated by `backward`; nil while the bias is frozen.
     public var biasGradient: Tensor?
+    /// A low-rank (or other) adapter whose output is added to this layer's (LoRA, DoRA, …).
+    public var adapter: LinearAdapter?
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 
@@ -26,6 +28,7 @@ public final class Linear: @unchecked Sendable {
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
         BLAS.linear(x, rows: rows, inFeatures: inFeatures, weight: weight.data, bias: bias?.data,
                     outFeatures: outFeatures, into: y)
+        adapter?.forward(x, rows: rows, base: self, into: y)
     }
 
     /// Backward of `forward`, given x[rows, in] and dy[rows, out]:
@@ -45,6 +48,7 @@ public final class Linear: @unchecked Sendable {
         if let biasGradient {
             for r in 0..<rows { Kernels.add(dy + r * outFeatures, into: biasGradient.data, count: outFeatures) }
         }
+        adapter?.backward(x, outputGradient: dy, rows: rows, base: self, inputGradient: dx)
     }
 
     /// The naive reference of `forward`, for tests: a scalar triple loop in Double.
@@ -59,4 +63,13 @@ public final class Linear: @unchecked Sendable {
         }
         return y
     }
+}
+
+/// Something added to a linear layer's output: the small protocol every PEFT method implements.
+public protocol LinearAdapter: AnyObject {
+    /// Adds the adapter's contribution to y[rows, out], which holds the base layer's output.
+    func forward(_ x: UnsafePointer<Float>, rows: Int, base: Linear, into y: UnsafeMutablePointer<Float>)
+    /// Accumulates the adapter's own gradients and adds its part of dx (which holds the base's dy · W).
+    func backward(_ x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>, rows: Int, base: Linear,
+                  inputGradient dx: UnsafeMutablePointer<Float>?)
 }
