@@ -13,7 +13,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "finch", targets: ["finch"]),
-        .library(name: "FinchEngine", targets: ["FinchTensor", "FinchCheckpoint", "FinchModels", "FinchOptim", "FinchTokenizers"]),
+        .library(name: "FinchEngine", targets: ["FinchTensor", "FinchCheckpoint", "FinchModels", "FinchPEFT", "FinchOptim", "FinchTokenizers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -34,6 +34,7 @@ let package = Package(
         .target(name: "FinchTensor", dependencies: ["CBLAS"], path: "Sources/Engine/Tensor", swiftSettings: numericSettings),
         .target(name: "FinchCheckpoint", dependencies: ["FinchTensor"], path: "Sources/Engine/Checkpoint", swiftSettings: numericSettings),
         .target(name: "FinchModels", dependencies: ["FinchTensor", "FinchCheckpoint"], path: "Sources/Engine/Models", swiftSettings: numericSettings),
+        .target(name: "FinchPEFT", dependencies: ["FinchTensor", "FinchCheckpoint", "FinchModels"], path: "Sources/Engine/PEFT", swiftSettings: numericSettings),
         .target(name: "FinchOptim", dependencies: ["FinchTensor"], path: "Sources/Engine/Optim", swiftSettings: numericSettings),
 
         // Data
@@ -56,6 +57,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["FinchTensor", "TestSupport"], path: "Tests/TensorTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["FinchCheckpoint", "TestSupport"], path: "Tests/CheckpointTests"),
         .testTarget(name: "TokenizerTests", dependencies: ["FinchTokenizers", "TestSupport"], path: "Tests/TokenizerTests"),
+        .testTarget(name: "PEFTTests", dependencies: ["FinchPEFT", "FinchOptim", "TestSupport"], path: "Tests/PEFTTests"),
         .testTarget(name: "OptimTests", dependencies: ["FinchOptim", "TestSupport"], path: "Tests/OptimTests"),
         .testTarget(name: "ModelTests", dependencies: ["FinchModels", "TestSupport"], path: "Tests/ModelTests"),
         .testTarget(name: "FrontEndTests", dependencies: ["FinchKernel", "FinchREPL", "TestSupport"], path: "Tests/FrontEndTests"),

@@ -1,0 +1,150 @@
+import Foundation
+import FinchCheckpoint
+import FinchModels
+import FinchTensor
+
+/// Adapters on disk in Hugging Face PEFT's layout: `adapter_config.json` + `adapter_model.safetensors`,
+/// with PEFT's key names, so `PeftModel.from_pretrained` loads what Finch saves and Finch loads what
+/// PEFT saves:
+///   base_model.model.<module>.lora_A.weight / .lora_B.weight      adapters
+///   base_model.model.<module>.base_layer.bias                     biases of adapted layers (bias ≠ none)
+///   base_model.model.<module>.bias                                other trained biases (bias = all)
+///   base_model.model.<module>.weight / .bias                      modules_to_save (the head, a fresh pooler)
+public enum AdapterFiles {
+    static let keyPrefix = "base_model.model."
+
+    /// Writes the adapter folder (atomically per file). `baseModel` is recorded as base_model_name_or_path.
+    public static func save(_ model: LoRAModel, to folder: URL, baseModel: String) throws {
+        guard !model.isMerged else { throw PEFTError("unmerge the adapters before saving them") }
+        let config = model.configuration
+        var tensors: [String: SafetensorsWriter.Payload] = [:]
+        let adaptedNames = Set(model.adapted.map(\.linear.name))
+        for (linear, adapter) in model.adapted {
+            tensors[keyPrefix + linear.name + ".lora_A.weight"] = .float(adapter.a)
+            tensors[keyPrefix + linear.name + ".lora_B.weight"] = .float(adapter.b)
+        }
+        for (name, bias) in trainedBiases(model) {
+            let module = String(name.dropLast(".bias".count))
+            let key = adaptedNames.contains(module) ? module + ".base_layer.bias" : name
+            tensors[keyPrefix + key] = .float(bias)
+        }
+        for linear in model.encoder.headModules {
+            tensors[keyPrefix + linear.name + ".weight"] = .float(linear.weight)
+            if let bias = linear.bias { tensors[keyPrefix + linear.name + ".bias"] = .float(bias) }
+        }
+        let targets: Any
+        switch config.targets {
+        case .allLinear: targets = "all-linear"
+        case let .modules(names): targets = names
+        }
+        let json: [String: Any] = [
+            "peft_type": "LORA", "task_type": "SEQ_CLS", "base_model_name_or_path": baseModel,
+            "r": config.rank, "lora_alpha": Double(config.alpha), "lora_dropout": Double(config.dropout),
+            "target_modules": targets, "use_rslora": config.rankStabilized, "bias": config.bias.rawValue,
+            "modules_to_save": modulesToSave(model.encoder), "use_dora": false, "fan_in_fan_out": false,
+            "init_lora_weights": true, "inference_mode": true, "revision": NSNull(),
+        ]
+        let configData = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
+        try SafetensorsWriter.write(tensors, metadata: ["format": "pt"], to: folder.appendingPathComponent("adapter_model.safetensors"))
+        try AtomicFile.write(configData, to: folder.appendingPathComponent("adapter_config.json"))
+    }
+
+    /// Attaches the adapters of a PEFT folder to `encoder` and loads every saved tensor into place.
+    public static func load(from folder: URL, into encoder: Encoder) throws -> LoRAModel {
+        let configURL = folder.appendingPathComponent("adapter_config.json")
+        let config = try readConfiguration(configURL)
+        let weightsURL = folder.appendingPathComponent("adapter_model.safetensors")
+        let file = try SafetensorsFile(url: weightsURL)
+        let model = try LoRAModel(encoder: encoder, configuration: config, seed: 0)
+        var used = Set<String>()
+        func assign(_ key: String, to tensor: Tensor) throws {
+            let full = keyPrefix + key
+            guard file.entries[full] != nil else { throw PEFTError("\(weightsURL.path): missing tensor \"\(full)\"") }
+            let loaded = try file.tensor(full)
+            guard loaded.shape == tensor.shape else {
+                throw PEFTError("\(weightsURL.path): tensor \"\(full)\" has shape \(loaded.shape) but the model needs \(tensor.shape)")
+            }
+            tensor.makeWritable()
+            tensor.data.update(from: loaded.data, count: tensor.count)
+            used.insert(full)
+        }
+        for (linear, adapter) in model.adapted {
+            try assign(linear.name + ".lora_A.weight", to: adapter.a)
+            try assign(linear.name + ".lora_B.weight", to: adapter.b)
+        }
+        let adaptedNames = Set(model.adapted.map(\.linear.name))
+        for (name, bias) in trainedBiases(model) {
+            let module = String(name.dropLast(".bias".count))
+            try assign(adaptedNames.contains(module) ? module + ".base_layer.bias" : name, to: bias)
+        }
+        for linear in encoder.headModules {
+            try assign(linear.name + ".weight", to: linear.weight)
+            if let bias = linear.bias { try assign(linear.name + ".bias", to: bias) }
+        }
+        // Any other saved module (e.g. a pooler PEFT was told to save) replaces the base weights too.
+        for key in file.names where !used.contains(key) {
+            let name = String(key.dropFirst(keyPrefix.count))
+            guard key.hasPrefix(keyPrefix), let linear = (encoder.blockLinears + [encoder.pooler].compactMap { $0 })
+                .first(where: { name == $0.name + ".weight" || name == $0.name + ".bias" }) else {
+                throw PEFTError("\(weightsURL.path): tensor \"\(key)\" does not belong to any layer of this model")
+            }
+            try assign(name, to: name.hasSuffix(".weight") ? linear.weight : linear.bias!)
+        }
+        return model
+    }
+
+    /// The biases PEFT saves for this model's bias mode, by state-dict name.
+    static func trainedBiases(_ model: LoRAModel) -> [(String, Tensor)] {
+        let encoder = model.encoder
+        let headNames = Set(encoder.headModules.map(\.name))
+        var linears: [Linear] = []
+        switch model.configuration.bias {
+        case .none: return []
+        case .all: linears = encoder.blockLinears + [encoder.pooler].compactMap { $0 }
+        case .loraOnly: linears = model.adapted.map(\.linear)
+        }
+        var biases = linears.filter { !headNames.contains($0.name) }.compactMap { l in l.bias.map { (l.name + ".bias", $0) } }
+        if model.configuration.bias == .all { biases += encoder.layerNorms.map { ($0.name + ".bias", $0.bias) } }
+        return biases
+    }
+
+    /// PEFT's modules_to_save for this model: the head's module, plus the pooler when it was fresh.
+    static func modulesToSave(_ encoder: Encoder) -> [String] {
+        var names = ["classifier"]
+        if encoder.freshModules.contains(where: { $0.hasSuffix("pooler.dense") }) { names.append("pooler") }
+        if encoder.config.family == .distilbert { names.append("pre_classifier") }
+        return names
+    }
+
+    static func readConfiguration(_ url: URL) throws -> LoRAConfiguration {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw PEFTError("\(url.path): missing (an adapter folder needs adapter_config.json and adapter_model.safetensors)")
+        }
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) } catch {
+            throw PEFTError("\(url.path): not valid JSON (\(error.localizedDescription))")
+        }
+        guard let json = object as? [String: Any] else { throw PEFTError("\(url.path): top level is not a JSON object") }
+        func fail(_ key: String, _ problem: String) -> PEFTError { PEFTError("\(url.path): key \"\(key)\" \(problem)") }
+        let type = json["peft_type"] as? String ?? "LORA"
+        guard type == "LORA" else { throw fail("peft_type", "is \"\(type)\"; Finch loads LORA adapters") }
+        if json["use_dora"] as? Bool == true { throw fail("use_dora", "is true; DoRA adapters are not supported yet") }
+        guard let rank = (json["r"] as? NSNumber)?.intValue, rank > 0 else { throw fail("r", "must be a positive integer") }
+        let alpha = (json["lora_alpha"] as? NSNumber)?.floatValue ?? 8
+        let targets: LoRATargets
+        if let text = json["target_modules"] as? String {
+            guard text == "all-linear" else { throw fail("target_modules", "is the regular expression \"\(text)\"; give a list of names or \"all-linear\"") }
+            targets = .allLinear
+        } else if let names = json["target_modules"] as? [String], !names.isEmpty {
+            targets = .modules(names)
+        } else {
+            throw fail("target_modules", "must be a list of module names or \"all-linear\"")
+        }
+        let biasName = json["bias"] as? String ?? "none"
+        guard let bias = LoRABias(rawValue: biasName) else {
+            throw fail("bias", "is \"\(biasName)\"; expected none, all or lora_only")
+        }
+        return LoRAConfiguration(rank: rank, alpha: alpha, dropout: (json["lora_dropout"] as? NSNumber)?.floatValue ?? 0,
+                                 targets: targets, rankStabilized: json["use_rslora"] as? Bool ?? false, bias: bias)
+    }
+}

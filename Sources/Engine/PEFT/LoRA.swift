@@ -1,0 +1,107 @@
+import FinchModels
+import FinchTensor
+
+/// LoRA on one linear layer: y += s · dropout(x) · Aᵀ · Bᵀ with A [r, in], B [out, r] and
+/// s = α/r (or α/√r with rsLoRA). Initialised as PEFT does: A Kaiming-uniform (a = √5, so
+/// U(−1/√in, 1/√in)), B zero, so the adapted model starts equal to the base.
+public final class LoRAAdapter: LinearAdapter, @unchecked Sendable {
+    public let rank: Int
+    public let scaling: Float
+    public let dropout: Float
+    public let a: Tensor
+    public let b: Tensor
+    public let aGradient: Tensor
+    public let bGradient: Tensor
+    /// Whether dropout is applied (training) or not (evaluation).
+    public var isTraining = false
+    /// While merged into the base weight the adapter adds nothing (its product is already in W).
+    public private(set) var isMerged = false
+    private var random: SeededRandom
+    private var rowCapacity = 0
+    private var projected = Tensor(zeros: [0])   // x_d · Aᵀ [rows, r]
+    private var dropped = Tensor(zeros: [0])     // dropout(x) [rows, in], only with dropout > 0
+    private var mask = Tensor(zeros: [0])        // 0 or 1/(1−p) per input element
+    private var droppedGradient = Tensor(zeros: [0])
+    private var projectedGradient = Tensor(zeros: [0])
+
+    public init(inFeatures: Int, outFeatures: Int, rank: Int, alpha: Float, rankStabilized: Bool,
+                dropout: Float, random: inout SeededRandom) {
+        self.rank = rank
+        self.scaling = rankStabilized ? alpha / Float(rank).squareRoot() : alpha / Float(rank)
+        self.dropout = dropout
+        a = Tensor(zeros: [rank, inFeatures])
+        b = Tensor(zeros: [outFeatures, rank])
+        aGradient = Tensor(zeros: [rank, inFeatures])
+        bGradient = Tensor(zeros: [outFeatures, rank])
+        let bound = 1 / Float(inFeatures).squareRoot()
+        random.fillUniform(a, -bound, bound)
+        self.random = SeededRandom(seed: random.next())
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, base: Linear, into y: UnsafeMutablePointer<Float>) {
+        guard !isMerged else { return }
+        let (inFeatures, outFeatures) = (base.inFeatures, base.outFeatures)
+        prepare(rows: rows, inFeatures: inFeatures)
+        let input = applyDropout(x, count: rows * inFeatures)
+        // projected[rows, r] = x_d · Aᵀ;  y[rows, out] += s · projected · Bᵀ
+        BLAS.gemm(transposeB: true, m: rows, n: rank, k: inFeatures, a: input, lda: inFeatures,
+                  b: a.data, ldb: inFeatures, c: projected.data, ldc: rank)
+        BLAS.gemm(transposeB: true, m: rows, n: outFeatures, k: rank, alpha: scaling, a: projected.data, lda: rank,
+                  b: b.data, ldb: rank, beta: 1, c: y, ldc: outFeatures)
+    }
+
+    /// dB += s · dyᵀ · projected;  dP = s · dy · B;  dA += dPᵀ · x_d;  dx += (dP · A) ⊙ mask/(1−p)
+    public func backward(_ x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>, rows: Int, base: Linear,
+                         inputGradient dx: UnsafeMutablePointer<Float>?) {
+        guard !isMerged else { return }
+        let (inFeatures, outFeatures) = (base.inFeatures, base.outFeatures)
+        let input = dropout > 0 && isTraining ? UnsafePointer(dropped.data) : x
+        BLAS.gemm(transposeA: true, m: outFeatures, n: rank, k: rows, alpha: scaling, a: dy, lda: outFeatures,
+                  b: projected.data, ldb: rank, beta: 1, c: bGradient.data, ldc: rank)
+        BLAS.gemm(m: rows, n: rank, k: outFeatures, alpha: scaling, a: dy, lda: outFeatures, b: b.data, ldb: rank,
+                  c: projectedGradient.data, ldc: rank)
+        BLAS.gemm(transposeA: true, m: rank, n: inFeatures, k: rows, a: projectedGradient.data, lda: rank,
+                  b: input, ldb: inFeatures, beta: 1, c: aGradient.data, ldc: inFeatures)
+        guard let dx else { return }
+        if dropout > 0 && isTraining {
+            // dropped = x ⊙ mask, so dx += (dP · A) ⊙ mask.
+            BLAS.gemm(m: rows, n: inFeatures, k: rank, a: projectedGradient.data, lda: rank, b: a.data, ldb: inFeatures,
+                      c: droppedGradient.data, ldc: inFeatures)
+            for i in 0..<(rows * inFeatures) { dx[i] += droppedGradient[i] * mask[i] }
+        } else {
+            BLAS.gemm(m: rows, n: inFeatures, k: rank, a: projectedGradient.data, lda: rank, b: a.data, ldb: inFeatures,
+                      beta: 1, c: dx, ldc: inFeatures)
+        }
+    }
+
+    /// W ± s · B · A, the adapter's whole effect as a dense [out, in] update.
+    func addDelta(to weight: Tensor, sign: Float) {
+        let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
+        BLAS.gemm(m: outFeatures, n: inFeatures, k: rank, alpha: sign * scaling, a: b.data, lda: rank,
+                  b: a.data, ldb: inFeatures, beta: 1, c: weight.data, ldc: inFeatures)
+    }
+
+    func setMerged(_ merged: Bool) { isMerged = merged }
+
+    private func prepare(rows: Int, inFeatures: Int) {
+        guard rows > rowCapacity else { return }
+        rowCapacity = rows
+        projected = Tensor(zeros: [rows, rank])
+        projectedGradient = Tensor(zeros: [rows, rank])
+        if dropout > 0 {
+            dropped = Tensor(zeros: [rows, inFeatures])
+            mask = Tensor(zeros: [rows, inFeatures])
+            droppedGradient = Tensor(zeros: [rows, inFeatures])
+        }
+    }
+
+    private func applyDropout(_ x: UnsafePointer<Float>, count: Int) -> UnsafePointer<Float> {
+        guard dropout > 0, isTraining else { return x }
+        let keep = 1 / (1 - dropout)
+        for i in 0..<count {
+            mask[i] = random.nextUniform() < dropout ? 0 : keep
+            dropped[i] = x[i] * mask[i]
+        }
+        return UnsafePointer(dropped.data)
+    }
+}

@@ -1,0 +1,143 @@
+import FinchModels
+import FinchTensor
+
+/// An encoder with LoRA adapters on some of its linear layers, the classification head trained beside
+/// them (PEFT's modules_to_save), and merge / unmerge / detach.
+public final class LoRAModel: @unchecked Sendable {
+    public let encoder: Encoder
+    public let configuration: LoRAConfiguration
+    /// Adapted layers by module name, in module order.
+    public let adapted: [(linear: Linear, adapter: LoRAAdapter)]
+    public private(set) var isMerged = false
+
+    /// Attaches fresh adapters (seeded) to the layers `configuration.targets` selects.
+    public init(encoder: Encoder, configuration: LoRAConfiguration, seed: UInt64) throws {
+        guard configuration.rank > 0 else { throw PEFTError("r must be at least 1, got \(configuration.rank)") }
+        guard (0..<1).contains(configuration.dropout) else { throw PEFTError("dropout must be in [0, 1), got \(configuration.dropout)") }
+        let targets = try Self.resolveTargets(configuration.targets, in: encoder)
+        var random = SeededRandom(seed: seed)
+        self.encoder = encoder
+        self.configuration = configuration
+        self.adapted = targets.map { linear in
+            let adapter = LoRAAdapter(inFeatures: linear.inFeatures, outFeatures: linear.outFeatures, rank: configuration.rank,
+                                      alpha: configuration.alpha, rankStabilized: configuration.rankStabilized,
+                                      dropout: configuration.dropout, random: &random)
+            linear.adapter = adapter
+            return (linear, adapter)
+        }
+    }
+
+    /// The layers a target list selects, by PEFT's rule; throws when it selects none.
+    static func resolveTargets(_ targets: LoRATargets, in encoder: Encoder) throws -> [Linear] {
+        let candidates = encoder.blockLinears + [encoder.pooler].compactMap { $0 }
+        switch targets {
+        case .allLinear:
+            return candidates
+        case let .modules(names):
+            let selected = candidates.filter { linear in names.contains { linear.name == $0 || linear.name.hasSuffix("." + $0) } }
+            guard !selected.isEmpty else {
+                let available = Set(candidates.map { $0.name.split(separator: ".").last.map(String.init) ?? $0.name }).sorted()
+                throw PEFTError("targets \(names) match no linear layer of this model; its layer names end in: \(available.joined(separator: ", "))")
+            }
+            return selected
+        }
+    }
+
+    /// Freezes the base, then returns the trainable parameters: every lora_A / lora_B, the biases the
+    /// bias mode selects, and the head modules. Names follow PEFT's saved adapter files.
+    public func trainableParameters() -> [Parameter] {
+        var parameters = encoder.prepareTraining(.headOnly)
+        let headNames = Set(encoder.headModules.map(\.name))
+        let biased: [Linear]
+        switch configuration.bias {
+        case .none: biased = []
+        case .all: biased = encoder.blockLinears + [encoder.pooler].compactMap { $0 }
+        case .loraOnly: biased = adapted.map(\.linear)
+        }
+        for linear in biased where !headNames.contains(linear.name) {
+            guard let bias = linear.bias else { continue }
+            let gradient = Tensor(zeros: bias.shape)
+            bias.makeWritable()
+            linear.biasGradient = gradient
+            parameters.append(Parameter(name: linear.name + ".bias", value: bias, gradient: gradient, decays: false))
+        }
+        if configuration.bias == .all {
+            for norm in encoder.layerNorms {
+                let gradient = Tensor(zeros: norm.bias.shape)
+                norm.bias.makeWritable()
+                norm.biasGradient = gradient
+                parameters.append(Parameter(name: norm.name + ".bias", value: norm.bias, gradient: gradient, decays: false))
+            }
+        }
+        for (linear, adapter) in adapted {
+            adapter.aGradient.data.update(repeating: 0, count: adapter.aGradient.count)
+            adapter.bGradient.data.update(repeating: 0, count: adapter.bGradient.count)
+            parameters.append(Parameter(name: linear.name + ".lora_A.weight", value: adapter.a, gradient: adapter.aGradient, decays: true))
+            parameters.append(Parameter(name: linear.name + ".lora_B.weight", value: adapter.b, gradient: adapter.bGradient, decays: true))
+        }
+        return parameters
+    }
+
+    /// Turns adapter dropout on (training) or off (evaluation).
+    public func setTraining(_ training: Bool) {
+        for (_, adapter) in adapted { adapter.isTraining = training }
+    }
+
+    /// W ← W + s·B·A for every adapted layer. Refuses (changing nothing) if any result is not finite.
+    public func merge() throws {
+        guard !isMerged else { throw PEFTError("the adapters are already merged") }
+        for (linear, adapter) in adapted {
+            let merged = linear.weight.copy()
+            adapter.addDelta(to: merged, sign: 1)
+            guard (0..<merged.count).allSatisfy({ merged[$0].isFinite }) else {
+                throw PEFTError("merging the adapter into \(linear.name) gives non-finite weights; nothing was merged")
+            }
+        }
+        for (linear, adapter) in adapted {
+            linear.weight.makeWritable()
+            adapter.addDelta(to: linear.weight, sign: 1)
+            adapter.setMerged(true)
+        }
+        isMerged = true
+    }
+
+    /// W ← W − s·B·A: undoes `merge`.
+    public func unmerge() throws {
+        guard isMerged else { throw PEFTError("the adapters are not merged") }
+        for (linear, adapter) in adapted {
+            adapter.addDelta(to: linear.weight, sign: -1)
+            adapter.setMerged(false)
+        }
+        isMerged = false
+    }
+
+    /// Removes the adapters from the encoder (unmerging first if merged): the base model is left as it was.
+    public func detach() throws {
+        if isMerged { try unmerge() }
+        for (linear, _) in adapted { linear.adapter = nil }
+    }
+
+    /// Parameters that train and parameters in all, as PEFT's print_trainable_parameters counts them.
+    public func parameterCounts() -> (trainable: Int, total: Int) {
+        let trainable = trainableParameterCountWithoutSideEffects()
+        let adapterTotal = adapted.reduce(0) { $0 + $1.adapter.a.count + $1.adapter.b.count }
+        return (trainable, encoder.baseParameterCount + adapterTotal)
+    }
+
+    private func trainableParameterCountWithoutSideEffects() -> Int {
+        var count = adapted.reduce(0) { $0 + $1.adapter.a.count + $1.adapter.b.count }
+        let head = encoder.headModules
+        count += head.reduce(0) { $0 + $1.weight.count + ($1.bias?.count ?? 0) }
+        let headNames = Set(head.map(\.name))
+        switch configuration.bias {
+        case .none: break
+        case .all:
+            count += (encoder.blockLinears + [encoder.pooler].compactMap { $0 }).filter { !headNames.contains($0.name) }
+                .reduce(0) { $0 + ($1.bias?.count ?? 0) }
+            count += encoder.layerNorms.reduce(0) { $0 + $1.bias.count }
+        case .loraOnly:
+            count += adapted.map(\.linear).filter { !headNames.contains($0.name) }.reduce(0) { $0 + ($1.bias?.count ?? 0) }
+        }
+        return count
+    }
+}
