@@ -39,6 +39,7 @@ let package = Package(
 
         // Data
         .target(name: "FinchTokenizers", dependencies: ["CSentencePiece"], path: "Sources/Tokenizers"),
+        .target(name: "FinchData", path: "Sources/Data"),
 
         // Front ends
         .target(name: "FinchKernel", dependencies: ["CZeroMQ", "CCrypto"], path: "Sources/Kernel"),
@@ -58,6 +59,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["FinchCheckpoint", "TestSupport"], path: "Tests/CheckpointTests"),
         .testTarget(name: "TokenizerTests", dependencies: ["FinchTokenizers", "TestSupport"], path: "Tests/TokenizerTests"),
         .testTarget(name: "PEFTTests", dependencies: ["FinchPEFT", "FinchOptim", "TestSupport"], path: "Tests/PEFTTests"),
+        .testTarget(name: "DataTests", dependencies: ["FinchData", "TestSupport"], path: "Tests/DataTests"),
         .testTarget(name: "OptimTests", dependencies: ["FinchOptim", "TestSupport"], path: "Tests/OptimTests"),
         .testTarget(name: "ModelTests", dependencies: ["FinchModels", "TestSupport"], path: "Tests/ModelTests"),
         .testTarget(name: "FrontEndTests", dependencies: ["FinchKernel", "FinchREPL", "TestSupport"], path: "Tests/FrontEndTests"),
