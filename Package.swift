@@ -41,6 +41,13 @@ let package = Package(
         .target(name: "FinchTokenizers", dependencies: ["CSentencePiece"], path: "Sources/Tokenizers"),
         .target(name: "FinchData", path: "Sources/Data"),
 
+        // Experiments
+        .target(name: "FinchMetrics", path: "Sources/Metrics"),
+        .target(
+            name: "FinchExperiment",
+            dependencies: ["FinchCheckpoint", "FinchData", "FinchMetrics", "FinchModels", "FinchOptim", "FinchPEFT", "FinchTensor", "FinchTokenizers"],
+            path: "Sources/Experiment"),
+
         // Front ends
         .target(name: "FinchKernel", dependencies: ["CZeroMQ", "CCrypto"], path: "Sources/Kernel"),
         .target(name: "FinchREPL", dependencies: ["CEdit"], path: "Sources/REPL"),
@@ -48,6 +55,7 @@ let package = Package(
             name: "finch",
             dependencies: [
                 "FinchTensor", "FinchCheckpoint", "FinchModels", "FinchTokenizers", "FinchKernel", "FinchREPL",
+                "FinchData", "FinchExperiment", "FinchMetrics", "FinchOptim", "FinchPEFT",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/finch"
@@ -60,6 +68,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["FinchTokenizers", "TestSupport"], path: "Tests/TokenizerTests"),
         .testTarget(name: "PEFTTests", dependencies: ["FinchPEFT", "FinchOptim", "TestSupport"], path: "Tests/PEFTTests"),
         .testTarget(name: "DataTests", dependencies: ["FinchData", "TestSupport"], path: "Tests/DataTests"),
+        .testTarget(name: "ExperimentTests", dependencies: ["FinchExperiment", "TestSupport"], path: "Tests/ExperimentTests"),
         .testTarget(name: "OptimTests", dependencies: ["FinchOptim", "TestSupport"], path: "Tests/OptimTests"),
         .testTarget(name: "ModelTests", dependencies: ["FinchModels", "TestSupport"], path: "Tests/ModelTests"),
         .testTarget(name: "FrontEndTests", dependencies: ["FinchKernel", "FinchREPL", "TestSupport"], path: "Tests/FrontEndTests"),

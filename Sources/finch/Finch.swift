@@ -6,6 +6,6 @@ struct Finch: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "finch",
         abstract: "Fine-tune Hugging Face models with LoRA on the CPU, from Jupyter or a terminal.",
-        subcommands: [Embed.self, Tokenize.self, Bench.self]
+        subcommands: [Finetune.self, Embed.self, Tokenize.self, Bench.self]
     )
 }

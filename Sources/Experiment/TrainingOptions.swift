@@ -1,0 +1,41 @@
+import FinchModels
+import FinchOptim
+
+/// How a classifier is trained; defaults follow the Hugging Face Trainer where it has one.
+public struct TrainingOptions: Sendable, Equatable {
+    public var epochs: Int = 3
+    /// Stop after this many optimizer steps (overrides epochs when set).
+    public var maxSteps: Int?
+    public var learningRate: Double = 2e-4
+    public var batchSize: Int = 16
+    public var accumulate: Int = 1
+    public var warmup: LearningRateSchedule.Warmup = .steps(0)
+    public var schedule: LearningRateSchedule.Kind = .linear
+    public var weightDecay: Double = 0.01
+    /// Global gradient-norm clipping; nil disables it.
+    public var clip: Double? = 1.0
+    public var seed: UInt64 = 42
+    public var maxLength: Int = 128
+    public var loss = CrossEntropy()
+
+    public init() {}
+
+    /// Checks ranges; the error names the option.
+    public func validate() throws {
+        func check(_ ok: Bool, _ message: String) throws { if !ok { throw TrainingError(message) } }
+        try check(epochs >= 1, "epochs must be at least 1, got \(epochs)")
+        try check(maxSteps.map { $0 >= 1 } ?? true, "max_steps must be at least 1")
+        try check(learningRate > 0 && learningRate.isFinite, "lr must be a positive number, got \(learningRate)")
+        try check(batchSize >= 1, "batch must be at least 1, got \(batchSize)")
+        try check(accumulate >= 1, "accumulate must be at least 1, got \(accumulate)")
+        try check(weightDecay >= 0, "weight_decay must be ≥ 0, got \(weightDecay)")
+        try check(clip.map { $0 > 0 } ?? true, "clip must be positive")
+        try check(maxLength >= 2, "max_length must be at least 2, got \(maxLength)")
+    }
+}
+
+/// Training that cannot go on, and why.
+public struct TrainingError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
