@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["FinchTokenizers", "TestSupport"], path: "Tests/TokenizerTests"),
         .testTarget(name: "PEFTTests", dependencies: ["FinchPEFT", "FinchOptim", "TestSupport"], path: "Tests/PEFTTests"),
         .testTarget(name: "DataTests", dependencies: ["FinchData", "TestSupport"], path: "Tests/DataTests"),
-        .testTarget(name: "ExperimentTests", dependencies: ["FinchExperiment", "TestSupport"], path: "Tests/ExperimentTests"),
+        .testTarget(name: "ExperimentTests", dependencies: ["FinchExperiment", "FinchMetrics", "FinchPEFT", "FinchData", "FinchTokenizers", "TestSupport"], path: "Tests/ExperimentTests"),
         .testTarget(name: "OptimTests", dependencies: ["FinchOptim", "TestSupport"], path: "Tests/OptimTests"),
         .testTarget(name: "ModelTests", dependencies: ["FinchModels", "TestSupport"], path: "Tests/ModelTests"),
         .testTarget(name: "FrontEndTests", dependencies: ["FinchKernel", "FinchREPL", "TestSupport"], path: "Tests/FrontEndTests"),

@@ -9,7 +9,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure Finch against PyTorch (encoder inference), interleaved in one run.",
         discussion: """
-        Runs Finch and the PyTorch reference (Tests/Reference/bench_reference.py, started with --python)
+        Runs Finch and the PyTorch reference (Tests/Reference/bench_server.py, started with --python)
         in alternating rounds on the same model, batch and sequence length, and prints samples/s, the
         ratio, model GFLOP/s, the share of the sgemm peak measured in the same run, and peak resident
         memory. Run it from the repository root in a release build.
@@ -38,7 +38,7 @@ struct Bench: ParsableCommand {
         var torchVersion = ""
         if !finchOnly {
             let process = try ReferenceProcess(
-                python: python ?? defaultPython(), script: "Tests/Reference/bench_reference.py",
+                python: python ?? defaultPython(), script: "Tests/Reference/bench_server.py",
                 arguments: ["--model", folder.path, "--batch", "\(batch)", "--seq", "\(seq)", "--threads", "\(threads)"])
             torchVersion = try process.receive()["torch"] as? String ?? "?"
             reference = process
