@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 struct finch_spm {
@@ -60,6 +61,17 @@ extern "C" float finch_spm_score(const finch_spm *spm, int32_t id) { return spm-
 
 extern "C" int32_t finch_spm_unk_id(const finch_spm *spm) { return spm->processor.unk_id(); }
 
+extern "C" int32_t finch_spm_bos_id(const finch_spm *spm) { return spm->processor.bos_id(); }
+
+extern "C" int32_t finch_spm_eos_id(const finch_spm *spm) { return spm->processor.eos_id(); }
+
+extern "C" int32_t finch_spm_pad_id(const finch_spm *spm) { return spm->processor.pad_id(); }
+
+extern "C" int finch_spm_is_control(const finch_spm *spm, int32_t id) {
+    if (id < 0 || id >= spm->processor.GetPieceSize()) return 0;
+    return spm->processor.IsControl(id) ? 1 : 0;
+}
+
 extern "C" int32_t finch_spm_encode(const finch_spm *spm, const char *text, size_t length, int32_t *ids,
                                     int32_t capacity) {
     std::vector<int> out;
@@ -83,8 +95,11 @@ extern "C" int32_t finch_spm_decode(const finch_spm *spm, const int32_t *ids, in
     return static_cast<int32_t>(text.size());
 }
 
-extern "C" int finch_spm_train(const char *args, char *error, size_t error_size) {
-    auto status = sentencepiece::SentencePieceTrainer::Train(args);
+extern "C" int finch_spm_train(const char *const *keys, const char *const *values, int32_t count, char *error,
+                               size_t error_size) {
+    std::unordered_map<std::string, std::string> options;
+    for (int32_t i = 0; i < count; ++i) options[keys[i]] = values[i];
+    auto status = sentencepiece::SentencePieceTrainer::Train(options);
     if (!status.ok()) {
         copy_message(status.ToString(), error, error_size);
         return 1;

@@ -67,9 +67,9 @@ struct Finetune: ParsableCommand {
         default: throw ValidationError("--method must be lora, bitfit, head or full, not \(method)")
         }
         let trainable = parameters.reduce(0) { $0 + $1.value.count }
-        let total = encoder.baseParameterCount + (adapters?.adapted.reduce(0) { $0 + $1.adapter.a.count + $1.adapter.b.count } ?? 0)
+        let total = adapters?.parameterCounts().total ?? encoder.baseParameterCount
         print("\(folder.lastPathComponent) · \(method)\(adapters != nil ? " r=\(r) alpha=\(alpha) targets=\(targets)" : "") · \(trainData.count) training rows (\(train)) · \(evalData.count) evaluation rows (\(eval))")
-        print(String(format: "trainable params: %d || all params: %d || trainable%%: %.4f", trainable, total, 100 * Double(trainable) / Double(total)))
+        print("trainable params: \(grouped(trainable)) || all params: \(grouped(total)) || trainable%: \(String(format: "%.4f", 100 * Double(trainable) / Double(total)))")
         let before = try FinchExperiment.evaluate(evalData, encoder: encoder, tokenizer: tokenizer, maxLength: maxLength)
         print(String(format: "before: accuracy %.4f  f1_macro %.4f", before.accuracy, before.f1Macro))
 
@@ -106,4 +106,12 @@ struct Finetune: ParsableCommand {
             print("adapter saved to \(output)/ (adapter_config.json, adapter_model.safetensors; loads with peft.PeftModel.from_pretrained)")
         }
     }
+}
+
+/// 148226 → "148,226", as PEFT prints counts.
+func grouped(_ value: Int) -> String {
+    let digits = Array(String(value))
+    return digits.enumerated().map { index, digit in
+        index > 0 && (digits.count - index) % 3 == 0 ? ",\(digit)" : String(digit)
+    }.joined()
 }

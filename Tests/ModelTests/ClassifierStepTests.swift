@@ -25,15 +25,19 @@ import TestSupport
         return (encoder, batch, labels)
     }
 
-    @Test(arguments: cases)
-    func fullFineTuningGradientsMatchFiniteDifferences(name: String) throws {
+    /// Without dropout, and with dropout whose masks are replayed identically (same seed each forward).
+    @Test(arguments: cases, [false, true])
+    func fullFineTuningGradientsMatchFiniteDifferences(name: String, withDropout: Bool) throws {
         let (encoder, batch, labels) = try loadCase(name)
         let parameters = encoder.prepareTraining(.full)
         let step = ClassifierStep(config: encoder.config)
+        if withDropout { step.dropout = Dropout(seed: 5, hidden: 0.2, attention: 0.2, classifier: 0.3) }
         let loss = CrossEntropy(labelSmoothing: 0.1)
         func evaluate() throws -> Double {
-            try loss.lossAndGradient(logits: try step.forward(encoder, batch), labels: labels).loss
+            step.dropout?.random = SeededRandom(seed: 5)
+            return try loss.lossAndGradient(logits: try step.forward(encoder, batch), labels: labels).loss
         }
+        step.dropout?.random = SeededRandom(seed: 5)
         let (_, dLogits) = try loss.lossAndGradient(logits: try step.forward(encoder, batch), labels: labels)
         step.backward(encoder, batch, logitsGradient: dLogits)
         // A few entries of every parameter (first, middle, last), including used embedding rows.
@@ -59,6 +63,12 @@ import TestSupport
             }
         }
         #expect(checked > 50)
+        if withDropout {
+            // The masks really dropped something: a forward with other masks gives other logits.
+            let replayed = try step.forward(encoder, batch).array
+            step.dropout?.random = SeededRandom(seed: 5)
+            #expect(try step.forward(encoder, batch).array != replayed)
+        }
     }
 
     @Test func bitfitTrainsBiasesAndTheHeadOnly() throws {

@@ -21,6 +21,12 @@ int32_t finch_spm_id_to_piece(const finch_spm *spm, int32_t id, char *out, size_
 int32_t finch_spm_piece_to_id(const finch_spm *spm, const char *piece);
 float finch_spm_score(const finch_spm *spm, int32_t id);
 int32_t finch_spm_unk_id(const finch_spm *spm);
+/* The ids of <s>, </s> and <pad>, or -1 when the model has none. */
+int32_t finch_spm_bos_id(const finch_spm *spm);
+int32_t finch_spm_eos_id(const finch_spm *spm);
+int32_t finch_spm_pad_id(const finch_spm *spm);
+/* 1 when `id` is a control symbol (<s>, </s>, <pad>), else 0. */
+int finch_spm_is_control(const finch_spm *spm, int32_t id);
 
 /* Encodes UTF-8 text into ids. Writes at most `capacity` ids; returns the total count (call again with
    a larger buffer when it exceeds capacity), or -1 on error. */
@@ -29,9 +35,11 @@ int32_t finch_spm_encode(const finch_spm *spm, const char *text, size_t length, 
 /* Decodes ids into UTF-8 text; same capacity convention as above, in bytes. */
 int32_t finch_spm_decode(const finch_spm *spm, const int32_t *ids, int32_t count, char *out, size_t capacity);
 
-/* Trains a model: `args` is sentencepiece_trainer's flag string (e.g. "--input=f --model_prefix=m
-   --vocab_size=8000 --model_type=unigram"). Returns 0 on success, else writes a message into `error`. */
-int finch_spm_train(const char *args, char *error, size_t error_size);
+/* Trains a model from `count` trainer options given as parallel key/value arrays (keys without the
+   leading "--", e.g. "input", "model_prefix", "vocab_size", "model_type"), so paths may contain
+   spaces. Returns 0 on success, else writes a message into `error`. */
+int finch_spm_train(const char *const *keys, const char *const *values, int32_t count, char *error,
+                    size_t error_size);
 
 #ifdef __cplusplus
 }

@@ -47,6 +47,13 @@ public struct EncoderConfig: Sendable, Equatable, Codable {
     public var initializerRange: Float
     /// Class names by id, from `id2label` (empty when the config has none).
     public var labels: [String]
+    /// Dropout during training: after the embeddings and each block's two output projections
+    /// (hidden_dropout_prob / dropout), on attention probabilities (attention_probs_dropout_prob /
+    /// attention_dropout), and in the classification head (classifier_dropout, else the hidden rate;
+    /// DistilBERT: seq_classif_dropout).
+    public var hiddenDropout: Float = 0.1
+    public var attentionDropout: Float = 0.1
+    public var classifierDropout: Float = 0.1
 
     /// Width of one attention head.
     public var headSize: Int { hiddenSize / headCount }
@@ -111,7 +118,7 @@ public struct EncoderConfig: Sendable, Equatable, Codable {
         if let embeddingType = try reader.optionalString("position_embedding_type"), embeddingType != "absolute" {
             throw CheckpointError(url, "position_embedding_type \"\(embeddingType)\" is not supported (only absolute)")
         }
-        return EncoderConfig(
+        var config = EncoderConfig(
             family: family,
             vocabularySize: vocabularySize,
             hiddenSize: hidden,
@@ -126,6 +133,15 @@ public struct EncoderConfig: Sendable, Equatable, Codable {
             initializerRange: Float(try reader.optionalDouble("initializer_range") ?? 0.02),
             labels: try reader.labels()
         )
+        config.hiddenDropout = Float(try reader.optionalDouble(isDistil ? "dropout" : "hidden_dropout_prob") ?? 0.1)
+        config.attentionDropout = Float(try reader.optionalDouble(isDistil ? "attention_dropout" : "attention_probs_dropout_prob") ?? 0.1)
+        config.classifierDropout = Float(try reader.optionalDouble(isDistil ? "seq_classif_dropout" : "classifier_dropout")
+                                         ?? Double(config.hiddenDropout))
+        for (name, rate) in [("hidden dropout", config.hiddenDropout), ("attention dropout", config.attentionDropout),
+                             ("classifier dropout", config.classifierDropout)] where !(0..<1).contains(rate) {
+            throw CheckpointError(url, "\(name) \(rate) is outside [0, 1)")
+        }
+        return config
     }
 }
 

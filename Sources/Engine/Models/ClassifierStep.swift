@@ -17,6 +17,15 @@ public final class ClassifierStep: @unchecked Sendable {
     public private(set) var cls = Tensor(zeros: [0])
     public private(set) var features = Tensor(zeros: [0])
     public private(set) var logits = Tensor(zeros: [0])
+    /// The head's inputs after dropout (what its layers saw), and their masks.
+    private var denseInput = Tensor(zeros: [0]), denseInputMask = Tensor(zeros: [0])
+    private var outputInput = Tensor(zeros: [0]), outputInputMask = Tensor(zeros: [0])
+
+    /// Training-time dropout (embeddings, blocks, head); nil trains without it.
+    public var dropout: Dropout? {
+        get { activations.dropout }
+        set { activations.dropout = newValue }
+    }
 
     public init(config: EncoderConfig) {
         self.config = config
@@ -31,15 +40,27 @@ public final class ClassifierStep: @unchecked Sendable {
         cls = encoder.pooled(.cls, batch: batch, activations: activations)
         let rows = batch.batchSize
         guard let dense = head.dense ?? encoder.pooler else { throw ModelError("a BERT classification head needs a pooler") }
+        // Dropout sites as transformers places them: RoBERTa drops h[CLS] before its dense layer;
+        // every family drops the features before the output layer.
+        denseInput = cls.copy()
+        denseInputMask = Tensor(zeros: cls.shape)
+        if let dropout, dropout.classifier > 0, encoder.config.family.offsetsPositionsByPadding {
+            dropout.apply(denseInput.data, mask: denseInputMask.data, count: denseInput.count, rate: dropout.classifier)
+        }
         features = Tensor(zeros: [rows, dense.outFeatures])
-        dense.forward(cls.data, rows: rows, into: features.data)
+        dense.forward(denseInput.data, rows: rows, into: features.data)
         if head.denseActivation == .tanh {
             Kernels.tanhInPlace(features.data, count: features.count)
         } else {
             Activations.apply(.relu, features.data, count: features.count)
         }
+        outputInput = features.copy()
+        outputInputMask = Tensor(zeros: features.shape)
+        if let dropout, dropout.classifier > 0 {
+            dropout.apply(outputInput.data, mask: outputInputMask.data, count: outputInput.count, rate: dropout.classifier)
+        }
         logits = Tensor(zeros: [rows, head.labelCount])
-        head.output.forward(features.data, rows: rows, into: logits.data)
+        head.output.forward(outputInput.data, rows: rows, into: logits.data)
         return logits
     }
 
@@ -49,22 +70,30 @@ public final class ClassifierStep: @unchecked Sendable {
         let rows = batch.batchSize, seq = batch.sequenceLength, h = config.hiddenSize, tokens = rows * seq
         prepare(tokens: tokens, rows: rows, sequence: seq)
         // Head: features = act(dense(cls)); logits = output(features).
+        let dropping = dropout.map { $0.classifier > 0 } ?? false
         let dFeatures = Tensor(zeros: features.shape)
-        head.output.backward(features.data, outputGradient: logitsGradient.data, rows: rows, inputGradient: dFeatures.data)
+        head.output.backward(outputInput.data, outputGradient: logitsGradient.data, rows: rows, inputGradient: dFeatures.data)
         for i in 0..<features.count {
             let f = features[i]
-            dFeatures[i] *= head.denseActivation == .tanh ? 1 - f * f : (f > 0 ? 1 : 0)
+            dFeatures[i] *= (head.denseActivation == .tanh ? 1 - f * f : (f > 0 ? 1 : 0)) * (dropping ? outputInputMask[i] : 1)
         }
         let dCls = Tensor(zeros: cls.shape)
-        dense.backward(cls.data, outputGradient: dFeatures.data, rows: rows, inputGradient: dCls.data)
+        dense.backward(denseInput.data, outputGradient: dFeatures.data, rows: rows, inputGradient: dCls.data)
+        if dropping, config.family.offsetsPositionsByPadding {
+            for i in 0..<dCls.count { dCls[i] *= denseInputMask[i] }
+        }
         // Only the first token of each row feeds the head.
         var dHidden = hiddenGradients[0].data, dNext = hiddenGradients[1].data
         dHidden.update(repeating: 0, count: tokens * h)
         for b in 0..<rows { (dHidden + b * seq * h).update(from: dCls.data + b * h, count: h) }
         for index in stride(from: encoder.layers.count - 1, through: 0, by: -1) {
             encoder.layers[index].backward(activations.hiddenState(index), outputGradient: dHidden, mask: batch.mask,
-                                           saved: activations.layerBuffers(index), scratch: layerScratch!, inputGradient: dNext)
+                                           saved: activations.layerBuffers(index), scratch: layerScratch!, dropout: dropout,
+                                           inputGradient: dNext)
             swap(&dHidden, &dNext)
+        }
+        if let dropout, dropout.hidden > 0, let mask = activations.embeddingDropoutMask {
+            for i in 0..<(tokens * h) { dHidden[i] *= mask[i] }
         }
         encoder.embeddings.backward(ids: batch.ids, typeIds: batch.typeIds, batch: rows, sequence: seq,
                                     sum: activations.embeddingSum, mean: activations.embeddingMean,

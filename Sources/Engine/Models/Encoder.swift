@@ -34,8 +34,13 @@ public final class Encoder: @unchecked Sendable {
                                sequence: batch.sequenceLength, sum: activations.embeddingSum,
                                into: activations.hiddenState(0), mean: activations.embeddingMean,
                                rstd: activations.embeddingRstd)
+        let dropout = activations.dropout
+        if let dropout, dropout.hidden > 0 {
+            dropout.apply(activations.hiddenState(0), mask: activations.embeddingDropoutMask!,
+                          count: batch.batchSize * batch.sequenceLength * config.hiddenSize, rate: dropout.hidden)
+        }
         for (index, layer) in layers.enumerated() {
-            layer.forward(activations.hiddenState(index), mask: mask, saved: activations.layerBuffers(index),
+            layer.forward(activations.hiddenState(index), mask: mask, saved: activations.layerBuffers(index), dropout: dropout,
                           into: activations.hiddenState(index + 1))
         }
     }
@@ -68,6 +73,12 @@ public struct EncoderBatch: Sendable {
 /// Inference keeps only two hidden states and one layer's buffers; training keeps every layer's.
 public final class EncoderActivations: @unchecked Sendable {
     public let keepsEveryLayer: Bool
+    /// Training-time dropout; nil evaluates deterministically. Only buffers that keep every layer
+    /// (training) can hold its masks.
+    public var dropout: Dropout? {
+        didSet { precondition(dropout == nil || keepsEveryLayer, "dropout needs activations that keep every layer") }
+    }
+    private var masksAllocated = false
     private let config: EncoderConfig
     private(set) public var batch = 0
     private(set) public var sequence = 0
@@ -89,7 +100,9 @@ public final class EncoderActivations: @unchecked Sendable {
         self.batch = batch
         self.sequence = sequence
         let tokens = batch * sequence
-        if tokens <= tokenCapacity, batch <= rowCapacity, sequence <= sequenceCapacity { return }
+        let wantsMasks = dropout != nil
+        if tokens <= tokenCapacity, batch <= rowCapacity, sequence <= sequenceCapacity, masksAllocated || !wantsMasks { return }
+        masksAllocated = wantsMasks
         tokenCapacity = max(tokens, tokenCapacity)
         rowCapacity = max(batch, rowCapacity)
         sequenceCapacity = max(sequence, sequenceCapacity)
@@ -97,9 +110,10 @@ public final class EncoderActivations: @unchecked Sendable {
         hidden = (0..<(keepsEveryLayer ? config.layerCount + 1 : 2)).map { _ in Tensor(zeros: [tokenCapacity, h]) }
         layers = (0..<(keepsEveryLayer ? config.layerCount : 1)).map { _ in
             LayerBuffers(tokens: tokenCapacity, hidden: h, inner: config.intermediateSize, batch: rowCapacity,
-                         heads: config.headCount, sequence: sequenceCapacity)
+                         heads: config.headCount, sequence: sequenceCapacity, withDropoutMasks: wantsMasks)
         }
         embedding = [Tensor(zeros: [tokenCapacity, h]), Tensor(zeros: [tokenCapacity]), Tensor(zeros: [tokenCapacity])]
+        if wantsMasks { embedding.append(Tensor(zeros: [tokenCapacity, h])) }
     }
 
     /// hidden_states[index] [batch·seq, hidden]: 0 is the embeddings' output, index l + 1 layer l's.
@@ -111,6 +125,7 @@ public final class EncoderActivations: @unchecked Sendable {
     var embeddingSum: UnsafeMutablePointer<Float> { embedding[0].data }
     var embeddingMean: UnsafeMutablePointer<Float> { embedding[1].data }
     var embeddingRstd: UnsafeMutablePointer<Float> { embedding[2].data }
+    var embeddingDropoutMask: UnsafeMutablePointer<Float>? { embedding.count > 3 ? embedding[3].data : nil }
 
     /// Bytes held by all buffers.
     public var byteCount: Int {

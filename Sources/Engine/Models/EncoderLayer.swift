@@ -25,12 +25,17 @@ public final class EncoderLayer: @unchecked Sendable {
     public var linears: [Linear] { [attention.query, attention.key, attention.value, attention.output, intermediate, output] }
 
     /// Forward x[tokens, hidden] → y[tokens, hidden], keeping what backward needs in `saved`.
-    public func forward(_ x: UnsafePointer<Float>, mask: AttentionMask, saved: LayerBuffers,
+    public func forward(_ x: UnsafePointer<Float>, mask: AttentionMask, saved: LayerBuffers, dropout: Dropout? = nil,
                         into y: UnsafeMutablePointer<Float>) {
         let tokens = mask.batch * mask.sequence
         let hidden = attention.hidden, inner = intermediate.outFeatures
-        // a = LN(x + Attention(x))
-        attention.forward(x, mask: mask, saved: saved.attention, into: saved.attentionSum)
+        let masks = dropout == nil ? nil : saved.dropoutMasks
+        // a = LN(x + dropout(Attention(x)))
+        attention.forward(x, mask: mask, saved: saved.attention, dropout: dropout, dropoutMask: masks?.attentionProbabilities,
+                          into: saved.attentionSum)
+        if let dropout, let masks, dropout.hidden > 0 {
+            dropout.apply(saved.attentionSum, mask: masks.attentionOutput, count: tokens * hidden, rate: dropout.hidden)
+        }
         Kernels.add(x, into: saved.attentionSum, count: tokens * hidden)
         attentionNorm.forward(saved.attentionSum, rows: tokens, into: saved.attentionOut,
                               mean: saved.attentionMean, rstd: saved.attentionRstd)
@@ -39,6 +44,9 @@ public final class EncoderLayer: @unchecked Sendable {
         saved.ffnAct.update(from: saved.ffnPre, count: tokens * inner)
         Activations.apply(activation, saved.ffnAct, count: tokens * inner)
         output.forward(saved.ffnAct, rows: tokens, into: saved.outputSum)
+        if let dropout, let masks, dropout.hidden > 0 {
+            dropout.apply(saved.outputSum, mask: masks.ffnOutput, count: tokens * hidden, rate: dropout.hidden)
+        }
         Kernels.add(saved.attentionOut, into: saved.outputSum, count: tokens * hidden)
         outputNorm.forward(saved.outputSum, rows: tokens, into: y, mean: saved.outputMean, rstd: saved.outputRstd)
     }
@@ -46,24 +54,35 @@ public final class EncoderLayer: @unchecked Sendable {
 
 extension EncoderLayer {
     /// Backward of `forward` given its input x and dy = ∂loss/∂y. Writes dx; accumulates the gradients
-    /// of unfrozen parameters. With y = LN₂(a + W₂·act(W₁a + b₁) + b₂) and a = LN₁(x + Attention(x)):
-    ///   dS₂ = LN₂'(dy);  dF = act'(·) ⊙ (dS₂ · W₂);  dA = dS₂ + dF · W₁;  dS₁ = LN₁'(dA);
-    ///   dx = dS₁ + Attention'(dS₁)
+    /// of unfrozen parameters. With y = LN₂(a + m₂ ⊙ (W₂·act(W₁a + b₁) + b₂)) and
+    /// a = LN₁(x + m₁ ⊙ Attention(x)) (m the dropout masks, all ones without dropout):
+    ///   dS₂ = LN₂'(dy);  dF = act'(·) ⊙ ((m₂ ⊙ dS₂) · W₂);  dA = dS₂ + dF · W₁;  dS₁ = LN₁'(dA);
+    ///   dx = dS₁ + Attention'(m₁ ⊙ dS₁)
     public func backward(_ x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>, mask: AttentionMask,
-                         saved: LayerBuffers, scratch: LayerGradientBuffers, inputGradient dx: UnsafeMutablePointer<Float>) {
+                         saved: LayerBuffers, scratch: LayerGradientBuffers, dropout: Dropout? = nil,
+                         inputGradient dx: UnsafeMutablePointer<Float>) {
         let tokens = mask.batch * mask.sequence, hidden = attention.hidden
+        let masks = dropout == nil ? nil : saved.dropoutMasks
         outputNorm.backward(saved.outputSum, outputGradient: dy, rows: tokens, mean: saved.outputMean,
                             rstd: saved.outputRstd, inputGradient: scratch.outputSum)
+        scratch.attentionOut.update(from: scratch.outputSum, count: tokens * hidden)
+        if let masks, dropout!.hidden > 0 { multiply(scratch.outputSum, by: masks.ffnOutput, count: tokens * hidden) }
         output.backward(saved.ffnAct, outputGradient: scratch.outputSum, rows: tokens, inputGradient: scratch.ffn)
         Activations.backward(activation, input: saved.ffnPre, gradient: scratch.ffn, count: tokens * intermediate.outFeatures)
-        scratch.attentionOut.update(from: scratch.outputSum, count: tokens * hidden)
         intermediate.backward(saved.attentionOut, outputGradient: scratch.ffn, rows: tokens,
                               inputGradient: scratch.attentionOut, accumulateInput: true)
         attentionNorm.backward(saved.attentionSum, outputGradient: scratch.attentionOut, rows: tokens,
                                mean: saved.attentionMean, rstd: saved.attentionRstd, inputGradient: scratch.outputSum)
-        attention.backward(x, outputGradient: scratch.outputSum, mask: mask, saved: saved.attention,
-                           scratch: scratch.attention, inputGradient: dx)
+        scratch.attentionOut.update(from: scratch.outputSum, count: tokens * hidden)
+        if let masks, dropout!.hidden > 0 { multiply(scratch.attentionOut, by: masks.attentionOutput, count: tokens * hidden) }
+        attention.backward(x, outputGradient: scratch.attentionOut, mask: mask, saved: saved.attention, scratch: scratch.attention,
+                           dropoutMask: masks != nil && dropout!.attention > 0 ? UnsafePointer(masks!.attentionProbabilities) : nil,
+                           inputGradient: dx)
         Kernels.add(scratch.outputSum, into: dx, count: tokens * hidden)
+    }
+
+    private func multiply(_ x: UnsafeMutablePointer<Float>, by mask: UnsafePointer<Float>, count: Int) {
+        for i in 0..<count { x[i] *= mask[i] }
     }
 }
 
@@ -113,10 +132,13 @@ public final class LayerBuffers: @unchecked Sendable {
     public let attention: AttentionBuffers
     public let attentionSum, attentionOut, attentionMean, attentionRstd: UnsafeMutablePointer<Float>
     public let ffnPre, ffnAct, outputSum, outputMean, outputRstd: UnsafeMutablePointer<Float>
+    /// Dropout masks, present in buffers made for training.
+    public let dropoutMasks: DropoutMasks?
     private let storage: [Tensor]
 
-    public init(tokens: Int, hidden: Int, inner: Int, batch: Int, heads: Int, sequence: Int) {
+    public init(tokens: Int, hidden: Int, inner: Int, batch: Int, heads: Int, sequence: Int, withDropoutMasks: Bool = false) {
         attention = AttentionBuffers(tokens: tokens, hidden: hidden, batch: batch, heads: heads, sequence: sequence)
+        dropoutMasks = withDropoutMasks ? DropoutMasks(tokens: tokens, hidden: hidden, batch: batch, heads: heads, sequence: sequence) : nil
         let shapes = [[tokens, hidden], [tokens, hidden], [tokens], [tokens],
                       [tokens, inner], [tokens, inner], [tokens, hidden], [tokens], [tokens]]
         storage = shapes.map { Tensor(zeros: $0) }
@@ -124,5 +146,5 @@ public final class LayerBuffers: @unchecked Sendable {
         (ffnPre, ffnAct, outputSum, outputMean, outputRstd) = (storage[4].data, storage[5].data, storage[6].data, storage[7].data, storage[8].data)
     }
 
-    public var byteCount: Int { attention.byteCount + storage.reduce(0) { $0 + $1.byteCount } }
+    public var byteCount: Int { attention.byteCount + storage.reduce(0) { $0 + $1.byteCount } + (dropoutMasks?.byteCount ?? 0) }
 }

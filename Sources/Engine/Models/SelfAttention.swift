@@ -25,6 +25,7 @@ public final class SelfAttention: @unchecked Sendable {
     /// Saves q, k, v [tokens, hidden], probabilities [batch, heads, seq, seq] and context [tokens, hidden]
     /// in `saved` for backward.
     public func forward(_ x: UnsafePointer<Float>, mask: AttentionMask, saved: AttentionBuffers,
+                        dropout: Dropout? = nil, dropoutMask: UnsafeMutablePointer<Float>? = nil,
                         into y: UnsafeMutablePointer<Float>) {
         let batch = mask.batch, seq = mask.sequence, tokens = batch * seq
         query.forward(x, rows: tokens, into: saved.q)
@@ -41,8 +42,15 @@ public final class SelfAttention: @unchecked Sendable {
                           a: saved.q + offset, lda: hidden, b: saved.k + offset, ldb: hidden,
                           c: probs, ldc: seq)
                 for s in 0..<seq { normalize(row: probs + s * seq, keys: keys, mask: mask, batchRow: b) }
-                // context_bh[seq, d] = P[seq, keys] · V_bh[keys, d]
-                BLAS.gemm(m: seq, n: headSize, k: keys, a: probs, lda: seq, b: saved.v + offset, ldb: hidden,
+                // context_bh[seq, d] = P'[seq, keys] · V_bh[keys, d], P' = P ⊙ dropout mask in training
+                var weights = UnsafePointer(probs)
+                if let dropout, let dropoutMask, dropout.attention > 0 {
+                    let tileMask = dropoutMask + (b * headCount + h) * seq * seq
+                    saved.tile.update(from: probs, count: seq * seq)
+                    for s in 0..<seq { dropout.apply(saved.tile + s * seq, mask: tileMask + s * seq, count: keys, rate: dropout.attention) }
+                    weights = UnsafePointer(saved.tile)
+                }
+                BLAS.gemm(m: seq, n: headSize, k: keys, a: weights, lda: seq, b: saved.v + offset, ldb: hidden,
                           c: saved.context + offset, ldc: hidden)
             }
         }
@@ -74,15 +82,18 @@ public final class SelfAttention: @unchecked Sendable {
 /// What self-attention keeps from forward for backward, sized for a capacity of tokens and rows.
 public final class AttentionBuffers: @unchecked Sendable {
     public let q, k, v, context, probabilities: UnsafeMutablePointer<Float>
+    /// One [seq, seq] tile: the dropped-out probabilities of the head being computed.
+    public let tile: UnsafeMutablePointer<Float>
     private let storage: [Tensor]
 
     public init(tokens: Int, hidden: Int, batch: Int, heads: Int, sequence: Int) {
         let tensors = [
             Tensor(zeros: [tokens, hidden]), Tensor(zeros: [tokens, hidden]), Tensor(zeros: [tokens, hidden]),
-            Tensor(zeros: [tokens, hidden]), Tensor(zeros: [batch, heads, sequence, sequence]),
+            Tensor(zeros: [tokens, hidden]), Tensor(zeros: [batch, heads, sequence, sequence]), Tensor(zeros: [sequence, sequence]),
         ]
         storage = tensors
         (q, k, v, context, probabilities) = (tensors[0].data, tensors[1].data, tensors[2].data, tensors[3].data, tensors[4].data)
+        tile = tensors[5].data
     }
 
     public var byteCount: Int { storage.reduce(0) { $0 + $1.byteCount } }
@@ -96,7 +107,7 @@ extension SelfAttention {
     ///   dS = scale · P ⊙ (dP − rowsum(dP ⊙ P));  dQ_bh = dS · K_bh;  dK_bh = dSᵀ · Q_bh
     public func backward(_ x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>, mask: AttentionMask,
                          saved: AttentionBuffers, scratch: AttentionGradientBuffers,
-                         inputGradient dx: UnsafeMutablePointer<Float>) {
+                         dropoutMask: UnsafePointer<Float>? = nil, inputGradient dx: UnsafeMutablePointer<Float>) {
         let batch = mask.batch, seq = mask.sequence, tokens = batch * seq
         output.backward(saved.context, outputGradient: dy, rows: tokens, inputGradient: scratch.context)
         let scale = 1 / Float(headSize).squareRoot()
@@ -110,9 +121,17 @@ extension SelfAttention {
                 let probs = saved.probabilities + (b * headCount + h) * seq * seq
                 BLAS.gemm(transposeB: true, m: seq, n: keys, k: headSize, a: scratch.context + offset, lda: hidden,
                           b: saved.v + offset, ldb: hidden, c: dP, ldc: seq)
-                BLAS.gemm(transposeA: true, m: keys, n: headSize, k: seq, a: probs, lda: seq,
+                // With dropout, P' = P ⊙ m fed the values: dV uses P', and dP = dP' ⊙ m.
+                var weights = UnsafePointer(probs)
+                let tileMask = dropoutMask.map { $0 + (b * headCount + h) * seq * seq }
+                if let tileMask {
+                    for i in 0..<(seq * seq) { saved.tile[i] = probs[i] * tileMask[i] }
+                    weights = UnsafePointer(saved.tile)
+                }
+                BLAS.gemm(transposeA: true, m: keys, n: headSize, k: seq, a: weights, lda: seq,
                           b: scratch.context + offset, ldb: hidden, c: scratch.value + offset, ldc: hidden)
                 for s in 0..<seq {
+                    if let tileMask { for j in 0..<keys { dP[s * seq + j] *= tileMask[s * seq + j] } }
                     Kernels.softmaxBackward(probabilities: probs + s * seq, gradient: dP + s * seq, count: keys)
                     Kernels.scale(dP + s * seq, by: scale, count: keys)
                 }

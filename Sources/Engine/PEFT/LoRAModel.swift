@@ -117,11 +117,13 @@ public final class LoRAModel: @unchecked Sendable {
         for (linear, _) in adapted { linear.adapter = nil }
     }
 
-    /// Parameters that train and parameters in all, as PEFT's print_trainable_parameters counts them.
+    /// Parameters that train and parameters in all, as PEFT's print_trainable_parameters counts them
+    /// (PEFT keeps the original head beside its trainable modules_to_save copy and counts both).
     public func parameterCounts() -> (trainable: Int, total: Int) {
         let trainable = trainableParameterCountWithoutSideEffects()
         let adapterTotal = adapted.reduce(0) { $0 + $1.adapter.a.count + $1.adapter.b.count }
-        return (trainable, encoder.baseParameterCount + adapterTotal)
+        let headCopies = encoder.headModules.reduce(0) { $0 + $1.weight.count + ($1.bias?.count ?? 0) }
+        return (trainable, encoder.baseParameterCount + adapterTotal + headCopies)
     }
 
     private func trainableParameterCountWithoutSideEffects() -> Int {
