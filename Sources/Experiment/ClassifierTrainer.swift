@@ -71,6 +71,7 @@ public final class ClassifierTrainer {
         let optimizer = try AdamW(parameters: parameters, weightDecay: options.weightDecay)
         let step = ClassifierStep(config: encoder.config)
         var random = SeededRandom(seed: options.seed)
+        if options.modelDropout { step.dropout = Dropout(seed: random.next(), config: encoder.config) }
         var losses: [Double] = []
         let started = DispatchTime.now().uptimeNanoseconds
         var order: [Int] = [], cursor = 0, epoch = 0

@@ -17,6 +17,8 @@ public struct TrainingOptions: Sendable, Equatable {
     public var seed: UInt64 = 42
     public var maxLength: Int = 128
     public var loss = CrossEntropy()
+    /// Train with the model's own dropout rates from config.json (as transformers does in train mode).
+    public var modelDropout = true
 
     public init() {}
 

@@ -39,6 +39,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "Tokens per example.") var maxLength = 64
     @Option(help: "Seed for the head, adapters and data order.") var seed: UInt64 = 42
     @Option(help: "Threads for matrix products.") var threads = 1
+    @Flag(inversion: .prefixedNo, help: "Train with the model's dropout rates from config.json.") var modelDropout = true
     @Option(help: "Where to save the adapter (PEFT layout) or, for bitfit/full/head, nothing.") var output = "finch-adapter"
 
     func run() throws {
@@ -81,6 +82,7 @@ struct Finetune: ParsableCommand {
         options.schedule = try LearningRateSchedule.Kind(name: schedule)
         options.seed = seed
         options.maxLength = maxLength
+        options.modelDropout = modelDropout
         let trainer = try ClassifierTrainer(encoder: encoder, tokenizer: tokenizer, parameters: parameters, options: options)
         trainer.setTrainingMode = { adapters?.setTraining($0) }
         var window: [Double] = []

@@ -53,8 +53,8 @@ def main():
     p.add_argument("--alpha", type=float, default=32)
     p.add_argument("--lora-dropout", type=float, default=0.05)
     p.add_argument("--targets", default="query,value")
-    p.add_argument("--model-dropout", type=float, default=0.0,
-                   help="hidden and attention dropout of the base model (Finch's encoder trains without)")
+    p.add_argument("--model-dropout", type=float, default=0.1,
+                   help="hidden and attention dropout of the base model (config.json's 0.1; finch finetune --no-model-dropout ↔ 0)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()

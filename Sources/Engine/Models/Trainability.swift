@@ -34,18 +34,7 @@ extension Encoder {
         freezeAll()
         var parameters: [Parameter] = []
         func train(_ linear: Linear, weight: Bool, bias: Bool) {
-            if weight, linear.weightGradient == nil {
-                let g = Tensor(zeros: linear.weight.shape)
-                linear.weight.makeWritable()
-                linear.weightGradient = g
-                parameters.append(Parameter(name: linear.name + ".weight", value: linear.weight, gradient: g, decays: true))
-            }
-            if bias, let b = linear.bias, linear.biasGradient == nil {
-                let g = Tensor(zeros: b.shape)
-                b.makeWritable()
-                linear.biasGradient = g
-                parameters.append(Parameter(name: linear.name + ".bias", value: b, gradient: g, decays: false))
-            }
+            parameters += makeTrainable(linear, weight: weight, bias: bias)
         }
         func train(_ norm: LayerNorm, weight: Bool) {
             let gb = Tensor(zeros: norm.bias.shape)
@@ -86,6 +75,25 @@ extension Encoder {
             break
         }
         for linear in headModules { train(linear, weight: true, bias: true) }
+        return parameters
+    }
+
+    /// Gives a linear layer's weight and/or bias gradient buffers (unless they have them already) and
+    /// returns the new optimizer parameters; biases do not decay.
+    public func makeTrainable(_ linear: Linear, weight: Bool, bias: Bool) -> [Parameter] {
+        var parameters: [Parameter] = []
+        if weight, linear.weightGradient == nil {
+            let g = Tensor(zeros: linear.weight.shape)
+            linear.weight.makeWritable()
+            linear.weightGradient = g
+            parameters.append(Parameter(name: linear.name + ".weight", value: linear.weight, gradient: g, decays: true))
+        }
+        if bias, let b = linear.bias, linear.biasGradient == nil {
+            let g = Tensor(zeros: b.shape)
+            b.makeWritable()
+            linear.biasGradient = g
+            parameters.append(Parameter(name: linear.name + ".bias", value: b, gradient: g, decays: false))
+        }
         return parameters
     }
 

@@ -28,7 +28,7 @@ public enum AdapterFiles {
             let key = adaptedNames.contains(module) ? module + ".base_layer.bias" : name
             tensors[keyPrefix + key] = .float(bias)
         }
-        for linear in model.encoder.headModules {
+        for linear in model.savedModules {
             tensors[keyPrefix + linear.name + ".weight"] = .float(linear.weight)
             if let bias = linear.bias { tensors[keyPrefix + linear.name + ".bias"] = .float(bias) }
         }
@@ -41,7 +41,7 @@ public enum AdapterFiles {
             "peft_type": "LORA", "task_type": "SEQ_CLS", "base_model_name_or_path": baseModel,
             "r": config.rank, "lora_alpha": Double(config.alpha), "lora_dropout": Double(config.dropout),
             "target_modules": targets, "use_rslora": config.rankStabilized, "bias": config.bias.rawValue,
-            "modules_to_save": modulesToSave(model.encoder), "use_dora": false, "fan_in_fan_out": false,
+            "modules_to_save": modulesToSave(model), "use_dora": false, "fan_in_fan_out": false,
             "init_lora_weights": true, "inference_mode": true, "revision": NSNull(),
         ]
         let configData = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
@@ -77,12 +77,15 @@ public enum AdapterFiles {
             let module = String(name.dropLast(".bias".count))
             try assign(adaptedNames.contains(module) ? module + ".base_layer.bias" : name, to: bias)
         }
-        for linear in encoder.headModules {
+        for linear in model.savedModules {
             try assign(linear.name + ".weight", to: linear.weight)
             if let bias = linear.bias { try assign(linear.name + ".bias", to: bias) }
         }
+        // PEFT may also save the frozen original of a modules_to_save module and a second copy of the
+        // trained one (bias="all"); both duplicate what was loaded above.
+        let duplicates = file.names.filter { $0.contains(".original_module.") || $0.contains(".modules_to_save.") }
         // Any other saved module (e.g. a pooler PEFT was told to save) replaces the base weights too.
-        for key in file.names where !used.contains(key) {
+        for key in file.names where !used.contains(key) && !duplicates.contains(key) {
             let name = String(key.dropFirst(keyPrefix.count))
             guard key.hasPrefix(keyPrefix), let linear = (encoder.blockLinears + [encoder.pooler].compactMap { $0 })
                 .first(where: { name == $0.name + ".weight" || name == $0.name + ".bias" }) else {
@@ -96,7 +99,7 @@ public enum AdapterFiles {
     /// The biases PEFT saves for this model's bias mode, by state-dict name.
     static func trainedBiases(_ model: LoRAModel) -> [(String, Tensor)] {
         let encoder = model.encoder
-        let headNames = Set(encoder.headModules.map(\.name))
+        let headNames = Set(model.savedModules.map(\.name))
         var linears: [Linear] = []
         switch model.configuration.bias {
         case .none: return []
@@ -108,11 +111,16 @@ public enum AdapterFiles {
         return biases
     }
 
-    /// PEFT's modules_to_save for this model: the head's module, plus the pooler when it was fresh.
-    static func modulesToSave(_ encoder: Encoder) -> [String] {
+    /// Head module names that PEFT adds to modules_to_save for sequence classification by itself.
+    static let headModuleNames = ["classifier", "score", "pre_classifier"]
+
+    /// PEFT's modules_to_save for this model: the head's module, the pooler when it was fresh, and the
+    /// configuration's own.
+    static func modulesToSave(_ model: LoRAModel) -> [String] {
         var names = ["classifier"]
-        if encoder.freshModules.contains(where: { $0.hasSuffix("pooler.dense") }) { names.append("pooler") }
-        if encoder.config.family == .distilbert { names.append("pre_classifier") }
+        if model.encoder.config.family == .distilbert { names.append("pre_classifier") }
+        if model.encoder.freshModules.contains(where: { $0.hasSuffix("pooler.dense") }) { names.append("pooler") }
+        for name in model.configuration.modulesToSave where !names.contains(name) { names.append(name) }
         return names
     }
 
@@ -144,7 +152,9 @@ public enum AdapterFiles {
         guard let bias = LoRABias(rawValue: biasName) else {
             throw fail("bias", "is \"\(biasName)\"; expected none, all or lora_only")
         }
+        let saved = (json["modules_to_save"] as? [String] ?? []).filter { !headModuleNames.contains($0) }
         return LoRAConfiguration(rank: rank, alpha: alpha, dropout: (json["lora_dropout"] as? NSNumber)?.floatValue ?? 0,
-                                 targets: targets, rankStabilized: json["use_rslora"] as? Bool ?? false, bias: bias)
+                                 targets: targets, rankStabilized: json["use_rslora"] as? Bool ?? false, bias: bias,
+                                 modulesToSave: saved.reduce(into: []) { if !$0.contains($1) { $0.append($1) } })
     }
 }

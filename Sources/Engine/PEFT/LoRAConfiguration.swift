@@ -23,9 +23,14 @@ public struct LoRAConfiguration: Sendable, Equatable, Codable {
     /// rsLoRA: scale by α/√r instead of α/r.
     public var rankStabilized: Bool
     public var bias: LoRABias
+    /// Modules trained in full and saved beside the adapters, besides the classification head (always)
+    /// and freshly initialised modules (always): PEFT's modules_to_save, matched by name suffix,
+    /// e.g. ["pooler"].
+    public var modulesToSave: [String]
 
     public init(rank: Int = 16, alpha: Float = 32, dropout: Float = 0.05, targets: LoRATargets = .modules(["query", "value"]),
-                rankStabilized: Bool = false, bias: LoRABias = .none) {
+                rankStabilized: Bool = false, bias: LoRABias = .none, modulesToSave: [String] = []) {
+        self.modulesToSave = modulesToSave
         self.rank = rank
         self.alpha = alpha
         self.dropout = dropout

@@ -27,6 +27,21 @@ public final class LoRAModel: @unchecked Sendable {
         }
     }
 
+    /// Every module trained in full and saved with the adapters: the head, fresh modules, and the layers
+    /// `configuration.modulesToSave` names (PEFT's rule: the module path ends with the name).
+    public var savedModules: [Linear] {
+        var modules = encoder.headModules
+        for linear in encoder.blockLinears + [encoder.pooler].compactMap({ $0 }) where !modules.contains(where: { $0 === linear }) {
+            // The layer itself or a module containing it (bert.pooler ⊃ bert.pooler.dense) matches.
+            let path = linear.name.split(separator: ".")
+            let enclosing = (1...path.count).map { path.prefix($0).joined(separator: ".") }
+            if configuration.modulesToSave.contains(where: { entry in enclosing.contains { $0 == entry || $0.hasSuffix("." + entry) } }) {
+                modules.append(linear)
+            }
+        }
+        return modules
+    }
+
     /// The layers a target list selects, by PEFT's rule; throws when it selects none.
     static func resolveTargets(_ targets: LoRATargets, in encoder: Encoder) throws -> [Linear] {
         let candidates = encoder.blockLinears + [encoder.pooler].compactMap { $0 }
@@ -47,7 +62,9 @@ public final class LoRAModel: @unchecked Sendable {
     /// bias mode selects, and the head modules. Names follow PEFT's saved adapter files.
     public func trainableParameters() -> [Parameter] {
         var parameters = encoder.prepareTraining(.headOnly)
-        let headNames = Set(encoder.headModules.map(\.name))
+        let saved = savedModules
+        for linear in saved { parameters += encoder.makeTrainable(linear, weight: true, bias: true) }
+        let headNames = Set(saved.map(\.name))
         let biased: [Linear]
         switch configuration.bias {
         case .none: biased = []
@@ -122,13 +139,13 @@ public final class LoRAModel: @unchecked Sendable {
     public func parameterCounts() -> (trainable: Int, total: Int) {
         let trainable = trainableParameterCountWithoutSideEffects()
         let adapterTotal = adapted.reduce(0) { $0 + $1.adapter.a.count + $1.adapter.b.count }
-        let headCopies = encoder.headModules.reduce(0) { $0 + $1.weight.count + ($1.bias?.count ?? 0) }
+        let headCopies = savedModules.reduce(0) { $0 + $1.weight.count + ($1.bias?.count ?? 0) }
         return (trainable, encoder.baseParameterCount + adapterTotal + headCopies)
     }
 
     private func trainableParameterCountWithoutSideEffects() -> Int {
         var count = adapted.reduce(0) { $0 + $1.adapter.a.count + $1.adapter.b.count }
-        let head = encoder.headModules
+        let head = savedModules
         count += head.reduce(0) { $0 + $1.weight.count + ($1.bias?.count ?? 0) }
         let headNames = Set(head.map(\.name))
         switch configuration.bias {
