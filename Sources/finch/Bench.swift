@@ -2,44 +2,87 @@ import ArgumentParser
 import Foundation
 import FinchCheckpoint
 import FinchModels
+import FinchOptim
+import FinchPEFT
 import FinchTensor
+
+/// What `finch bench` measures.
+enum BenchMode: String, CaseIterable, ExpressibleByArgument {
+    case inference
+    case loraQV = "lora-qv"
+    case loraAll = "lora-all"
+    case full
+
+    var defaultBatch: Int { self == .inference ? 32 : 16 }
+    var title: String {
+        switch self {
+        case .inference: "encoder inference"
+        case .loraQV: "training step, LoRA r=16 on query,value"
+        case .loraAll: "training step, LoRA r=16 on all-linear"
+        case .full: "training step, full fine-tuning"
+        }
+    }
+}
 
 /// `finch bench`: Finch against PyTorch on identical shapes, interleaved in one run.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure Finch against PyTorch (encoder inference), interleaved in one run.",
+        abstract: "Measure Finch against PyTorch (inference and training steps), interleaved in one run.",
         discussion: """
-        Runs Finch and the PyTorch reference (Tests/Reference/bench_server.py, started with --python)
-        in alternating rounds on the same model, batch and sequence length, and prints samples/s, the
-        ratio, model GFLOP/s, the share of the sgemm peak measured in the same run, and peak resident
-        memory. Run it from the repository root in a release build.
+        For each mode, runs Finch and the PyTorch reference (Tests/Reference/bench_server.py, started with
+        --python) in alternating rounds on the same model, batch and sequence length, and prints samples/s,
+        the ratio, model GFLOP/s, the share of the sgemm peak measured in the same run, and peak resident
+        memory (each mode runs in its own Finch and Python processes, so peaks do not mix). Training
+        modes are a whole step: forward, cross-entropy, backward, AdamW, with the model's dropout.
+        Run it from the repository root in a release build.
         """)
 
     @Option(help: "Model folder (default: $FINCH_MODELS/all-MiniLM-L6-v2).") var model: String?
-    @Option(help: "Sequences per forward pass.") var batch = 32
+    @Option(parsing: .upToNextOption, help: "Modes: inference, lora-qv, lora-all, full (default: all).") var mode: [BenchMode] = BenchMode.allCases
+    @Option(help: "Sequences per pass (default: 32 for inference, 16 for training).") var batch: Int?
     @Option(help: "Tokens per sequence (no padding).") var seq = 128
     @Option(help: "Threads for Finch's BLAS and for torch.") var threads = 1
     @Option(help: "Interleaved rounds (the median round is reported).") var rounds = 5
-    @Option(help: "Forward passes per round.") var passes = 2
-    @Option(help: "Python with torch and transformers (default: .venv/bin/python if present, else python3).") var python: String?
+    @Option(help: "Passes per round.") var passes = 2
+    @Option(help: "Python with torch, transformers and peft (default: .venv/bin/python if present, else python3).") var python: String?
     @Flag(help: "Skip the PyTorch side.") var finchOnly = false
-    @Flag(help: "Print one JSON object instead of the table.") var json = false
+    @Flag(help: "Print one JSON object per mode instead of the table.") var json = false
 
     func run() throws {
         let folder = URL(fileURLWithPath: model ?? defaultModelFolder("all-MiniLM-L6-v2"))
-        Threads.setCount(threads)
-        let peak = measureSgemmPeak()
-        let encoder = try EncoderLoader.load(folder: folder, task: .embed)
-        let input = benchmarkBatch(batch: batch, seq: seq)
-        let activations = EncoderActivations(config: encoder.config, keepsEveryLayer: false)
-        try encoder.forward(input, activations: activations) // warm-up, allocates buffers
+        if mode.count > 1 {
+            // One child process per mode, so each peak resident memory is that mode's own.
+            var lines: [String] = []
+            for m in mode {
+                var arguments = ["bench", "--mode", m.rawValue, "--model", folder.path, "--seq", "\(seq)", "--threads", "\(threads)",
+                                 "--rounds", "\(rounds)", "--passes", "\(passes)", "--json"]
+                if let batch { arguments += ["--batch", "\(batch)"] }
+                if let python { arguments += ["--python", python] }
+                if finchOnly { arguments.append("--finch-only") }
+                lines.append(try runChild(arguments))
+                if !json { print(try benchTable(fromJSON: lines.last!)); print() }
+            }
+            if json { lines.forEach { print($0) } }
+            return
+        }
+        let result = try measure(mode[0], folder: folder)
+        print(json ? result : try benchTable(fromJSON: result))
+    }
 
+    /// Measures one mode in this process; returns its JSON line.
+    func measure(_ mode: BenchMode, folder: URL) throws -> String {
+        Threads.setCount(threads)
+        let batchSize = batch ?? mode.defaultBatch
+        let peak = measureSgemmPeak()
+        let pass = try finchPass(mode, folder: folder, batch: batchSize)
+        try pass.run()  // warm-up, allocates buffers
         var reference: ReferenceProcess?
         var torchVersion = ""
         if !finchOnly {
             let process = try ReferenceProcess(
                 python: python ?? defaultPython(), script: "Tests/Reference/bench_server.py",
-                arguments: ["--model", folder.path, "--batch", "\(batch)", "--seq", "\(seq)", "--threads", "\(threads)"])
+                arguments: ["--model", folder.path, "--mode", mode.rawValue, "--batch", "\(batchSize)", "--seq", "\(seq)",
+                            "--threads", "\(threads)"])
             torchVersion = try process.receive()["torch"] as? String ?? "?"
             reference = process
         }
@@ -47,7 +90,7 @@ struct Bench: ParsableCommand {
         var torchRSS = 0
         for _ in 0..<rounds {
             let start = DispatchTime.now().uptimeNanoseconds
-            for _ in 0..<passes { try encoder.forward(input, activations: activations) }
+            for _ in 0..<passes { try pass.run() }
             finchRounds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / Double(passes))
             if let reference {
                 reference.send("run \(passes)")
@@ -58,17 +101,60 @@ struct Bench: ParsableCommand {
             }
         }
         reference?.close()
-
-        let flops = encoderFlops(encoder.config, batch: batch, seq: seq)
+        let flops = pass.flops
         let finch = Measurement(name: "Finch", secondsPerPass: median(finchRounds), flops: flops, peakRSSKiB: peakResidentKiB())
         let torch = torchRounds.isEmpty ? nil
             : Measurement(name: "PyTorch \(torchVersion)", secondsPerPass: median(torchRounds), flops: flops, peakRSSKiB: torchRSS)
-        let title = "encoder inference — \(folder.lastPathComponent), batch \(batch), seq \(seq), \(threads) thread(s), \(rounds) interleaved rounds of \(passes) passes"
-        if json {
-            print(benchJSON(title: title, peak: peak, finch: finch, torch: torch, batch: batch))
-        } else {
-            print(benchTable(title: title, peak: peak, finch: finch, torch: torch, batch: batch))
+        let title = "\(mode.title) — \(folder.lastPathComponent), batch \(batchSize), seq \(seq), \(threads) thread(s), \(rounds) interleaved rounds of \(passes) passes"
+        return benchJSON(mode: mode, title: title, peak: peak, finch: finch, torch: torch, batch: batchSize)
+    }
+}
+
+/// Finch's side of one benchmark pass, and the model FLOPs it performs.
+struct FinchPass {
+    let run: () throws -> Void
+    let flops: Double
+}
+
+extension Bench {
+    func finchPass(_ mode: BenchMode, folder: URL, batch: Int) throws -> FinchPass {
+        let input = benchmarkBatch(batch: batch, seq: seq)
+        if mode == .inference {
+            let encoder = try EncoderLoader.load(folder: folder, task: .embed)
+            let activations = EncoderActivations(config: encoder.config, keepsEveryLayer: false)
+            return FinchPass(run: { try encoder.forward(input, activations: activations) },
+                             flops: encoderFlops(encoder.config, batch: batch, seq: seq).total)
         }
+        let encoder = try EncoderLoader.load(folder: folder, task: .classify(labels: 3, seed: 0))
+        let parameters: [Parameter]
+        var lora: LoRAModel?
+        switch mode {
+        case .loraQV, .loraAll:
+            let model = try LoRAModel(encoder: encoder, configuration: LoRAConfiguration(
+                rank: 16, alpha: 32, dropout: 0.05, targets: mode == .loraQV ? .modules(["query", "value"]) : .allLinear), seed: 0)
+            model.setTraining(true)
+            parameters = model.trainableParameters()
+            lora = model
+        default:
+            parameters = encoder.prepareTraining(.full)
+        }
+        let optimizer = try AdamW(parameters: parameters)
+        let step = ClassifierStep(config: encoder.config)
+        step.dropout = Dropout(seed: 0, config: encoder.config)
+        let labels = (0..<batch).map { $0 % 3 }
+        let loss = CrossEntropy()
+        let costs = encoderFlops(encoder.config, batch: batch, seq: seq)
+        // Backward: input gradients of every linear layer and twice the attention products; weight
+        // gradients only where weights train (full fine-tuning), plus the adapters' small products.
+        let adapterFlops = Double(lora?.adapted.reduce(0) { $0 + $1.adapter.a.count + $1.adapter.b.count } ?? 0) * 2 * Double(batch * seq) * 3
+        let flops = costs.linear * (mode == .full ? 3 : 2) + costs.attention * 3 + adapterFlops
+        return FinchPass(run: {
+            let logits = try step.forward(encoder, input)
+            let (_, gradient) = try loss.lossAndGradient(logits: logits, labels: labels)
+            step.backward(encoder, input, logitsGradient: gradient)
+            optimizer.step(learningRate: 1e-5)
+            for p in parameters { p.zeroGradient() }
+        }, flops: flops)
     }
 }
 
@@ -81,32 +167,59 @@ struct Measurement {
     var gflops: Double { flops / secondsPerPass / 1e9 }
 }
 
-func benchTable(title: String, peak: Double, finch: Measurement, torch: Measurement?, batch: Int) -> String {
-    var lines = [title, String(format: "sgemm peak measured in this run: %.1f GFLOP/s (OpenBLAS core %@)", peak, Threads.coreName)]
-    lines.append("side                 samples/s   GFLOP/s   % of sgemm peak   peak RSS")
-    for m in [finch] + (torch.map { [$0] } ?? []) {
-        let name = m.name.padding(toLength: 20, withPad: " ", startingAt: 0)
-        lines.append(name + String(format: " %9.1f %9.1f %12.0f %%   %7.0f MiB",
-                                   Double(batch) / m.secondsPerPass, m.gflops, 100 * m.gflops / peak, Double(m.peakRSSKiB) / 1024))
+func benchJSON(mode: BenchMode, title: String, peak: Double, finch: Measurement, torch: Measurement?, batch: Int) -> String {
+    func side(_ m: Measurement) -> [String: Any] {
+        ["name": m.name, "samples_per_second": Double(batch) / m.secondsPerPass, "gflops": m.gflops,
+         "peak_rss_mib": Double(m.peakRSSKiB) / 1024]
     }
+    var object: [String: Any] = ["mode": mode.rawValue, "title": title, "sgemm_peak_gflops": peak, "core": Threads.coreName,
+                                 "finch": side(finch)]
     if let torch {
-        lines.append(String(format: "Finch / PyTorch: %.2f× samples/s, %.2f× peak memory",
-                            torch.secondsPerPass / finch.secondsPerPass, Double(finch.peakRSSKiB) / Double(max(torch.peakRSSKiB, 1))))
+        object["pytorch"] = side(torch)
+        object["ratio"] = torch.secondsPerPass / finch.secondsPerPass
+        object["memory_ratio"] = Double(finch.peakRSSKiB) / Double(max(torch.peakRSSKiB, 1))
+    }
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// The table a person reads, from one mode's JSON line.
+func benchTable(fromJSON line: String) throws -> String {
+    guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+          let peak = object["sgemm_peak_gflops"] as? Double else { throw ValidationError("unreadable benchmark result: \(line)") }
+    var lines = [object["title"] as? String ?? "",
+                 String(format: "sgemm peak measured in this run: %.1f GFLOP/s (OpenBLAS core %@)", peak, (object["core"] as? String ?? "?") as NSString),
+                 "side                 samples/s   GFLOP/s   % of sgemm peak   peak RSS"]
+    for key in ["finch", "pytorch"] {
+        guard let side = object[key] as? [String: Any] else { continue }
+        let gflops = side["gflops"] as? Double ?? 0
+        lines.append((side["name"] as? String ?? key).padding(toLength: 20, withPad: " ", startingAt: 0)
+            + String(format: " %9.1f %9.1f %12.0f %%   %7.0f MiB", side["samples_per_second"] as? Double ?? 0, gflops,
+                     100 * gflops / peak, side["peak_rss_mib"] as? Double ?? 0))
+    }
+    if let ratio = object["ratio"] as? Double, let memory = object["memory_ratio"] as? Double {
+        lines.append(String(format: "Finch / PyTorch: %.2f× samples/s, %.2f× peak memory", ratio, memory))
     }
     return lines.joined(separator: "\n")
 }
 
-func benchJSON(title: String, peak: Double, finch: Measurement, torch: Measurement?, batch: Int) -> String {
-    func side(_ m: Measurement) -> [String: Any] {
-        ["samples_per_second": Double(batch) / m.secondsPerPass, "gflops": m.gflops, "peak_rss_mib": Double(m.peakRSSKiB) / 1024]
+/// Runs this executable with `arguments` and returns its last output line.
+func runChild(_ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+    if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path) {
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     }
-    var object: [String: Any] = ["title": title, "sgemm_peak_gflops": peak, "finch": side(finch)]
-    if let torch {
-        object["pytorch"] = side(torch)
-        object["ratio"] = torch.secondsPerPass / finch.secondsPerPass
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0, let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last else {
+        throw ValidationError("finch \(arguments.joined(separator: " ")) failed with status \(process.terminationStatus)")
     }
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-    return String(decoding: data, as: UTF8.self)
+    return String(line)
 }
 
 /// The benchmark's token ids, identical to bench_reference.py's.
@@ -122,12 +235,12 @@ func benchmarkBatch(batch: Int, seq: Int) -> EncoderBatch {
                         typeIds: [Int32](repeating: 0, count: batch * seq))
 }
 
-/// Multiply-adds ×2 of one encoder forward: the linear layers plus the two attention products.
-func encoderFlops(_ c: EncoderConfig, batch: Int, seq: Int) -> Double {
+/// Multiply-adds ×2 of one encoder forward: the linear layers and the two attention products.
+func encoderFlops(_ c: EncoderConfig, batch: Int, seq: Int) -> (linear: Double, attention: Double, total: Double) {
     let tokens = Double(batch * seq), h = Double(c.hiddenSize), f = Double(c.intermediateSize)
-    let linear = 2 * tokens * (4 * h * h + 2 * h * f)
-    let attention = 4 * Double(batch) * Double(seq) * Double(seq) * h
-    return Double(c.layerCount) * (linear + attention)
+    let linear = Double(c.layerCount) * 2 * tokens * (4 * h * h + 2 * h * f)
+    let attention = Double(c.layerCount) * 4 * Double(batch) * Double(seq) * Double(seq) * h
+    return (linear, attention, linear + attention)
 }
 
 /// Single-run sgemm throughput on a shape like the encoder's largest product (best of 5).
