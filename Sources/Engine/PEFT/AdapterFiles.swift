@@ -7,6 +7,7 @@ import FinchTensor
 /// with PEFT's key names, so `PeftModel.from_pretrained` loads what Finch saves and Finch loads what
 /// PEFT saves:
 ///   base_model.model.<module>.lora_A.weight / .lora_B.weight      adapters
+///   base_model.model.<module>.lora_magnitude_vector                DoRA magnitudes
 ///   base_model.model.<module>.base_layer.bias                     biases of adapted layers (bias ≠ none)
 ///   base_model.model.<module>.bias                                other trained biases (bias = all)
 ///   base_model.model.<module>.weight / .bias                      modules_to_save (the head, a fresh pooler)
@@ -22,6 +23,7 @@ public enum AdapterFiles {
         for (linear, adapter) in model.adapted {
             tensors[keyPrefix + linear.name + ".lora_A.weight"] = .float(adapter.a)
             tensors[keyPrefix + linear.name + ".lora_B.weight"] = .float(adapter.b)
+            if let dora = adapter.dora { tensors[keyPrefix + linear.name + ".lora_magnitude_vector"] = .float(dora.magnitude) }
         }
         for (name, bias) in trainedBiases(model) {
             let module = String(name.dropLast(".bias".count))
@@ -41,7 +43,7 @@ public enum AdapterFiles {
             "peft_type": "LORA", "task_type": "SEQ_CLS", "base_model_name_or_path": baseModel,
             "r": config.rank, "lora_alpha": Double(config.alpha), "lora_dropout": Double(config.dropout),
             "target_modules": targets, "use_rslora": config.rankStabilized, "bias": config.bias.rawValue,
-            "modules_to_save": modulesToSave(model), "use_dora": false, "fan_in_fan_out": false,
+            "modules_to_save": modulesToSave(model), "use_dora": config.useDoRA, "fan_in_fan_out": false,
             "init_lora_weights": true, "inference_mode": true, "revision": NSNull(),
         ]
         let configData = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
@@ -71,6 +73,7 @@ public enum AdapterFiles {
         for (linear, adapter) in model.adapted {
             try assign(linear.name + ".lora_A.weight", to: adapter.a)
             try assign(linear.name + ".lora_B.weight", to: adapter.b)
+            if let dora = adapter.dora { try assign(linear.name + ".lora_magnitude_vector", to: dora.magnitude) }
         }
         let adaptedNames = Set(model.adapted.map(\.linear.name))
         for (name, bias) in trainedBiases(model) {
@@ -136,7 +139,6 @@ public enum AdapterFiles {
         func fail(_ key: String, _ problem: String) -> PEFTError { PEFTError("\(url.path): key \"\(key)\" \(problem)") }
         let type = json["peft_type"] as? String ?? "LORA"
         guard type == "LORA" else { throw fail("peft_type", "is \"\(type)\"; Finch loads LORA adapters") }
-        if json["use_dora"] as? Bool == true { throw fail("use_dora", "is true; DoRA adapters are not supported yet") }
         guard let rank = (json["r"] as? NSNumber)?.intValue, rank > 0 else { throw fail("r", "must be a positive integer") }
         let alpha = (json["lora_alpha"] as? NSNumber)?.floatValue ?? 8
         let targets: LoRATargets
@@ -155,6 +157,7 @@ public enum AdapterFiles {
         let saved = (json["modules_to_save"] as? [String] ?? []).filter { !headModuleNames.contains($0) }
         return LoRAConfiguration(rank: rank, alpha: alpha, dropout: (json["lora_dropout"] as? NSNumber)?.floatValue ?? 0,
                                  targets: targets, rankStabilized: json["use_rslora"] as? Bool ?? false, bias: bias,
-                                 modulesToSave: saved.reduce(into: []) { if !$0.contains($1) { $0.append($1) } })
+                                 modulesToSave: saved.reduce(into: []) { if !$0.contains($1) { $0.append($1) } },
+                                 useDoRA: json["use_dora"] as? Bool ?? false)
     }
 }

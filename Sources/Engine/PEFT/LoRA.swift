@@ -16,6 +16,8 @@ public final class LoRAAdapter: LinearAdapter, @unchecked Sendable {
     public var isTraining = false
     /// While merged into the base weight the adapter adds nothing (its product is already in W).
     public private(set) var isMerged = false
+    /// The DoRA magnitude, when this adapter is a DoRA adapter.
+    public private(set) var dora: DoRAMagnitude?
     private var random: SeededRandom
     private var rowCapacity = 0
     private var projected = Tensor(zeros: [0])   // x_d · Aᵀ [rows, r]
@@ -38,6 +40,11 @@ public final class LoRAAdapter: LinearAdapter, @unchecked Sendable {
         self.random = SeededRandom(seed: random.next())
     }
 
+    /// Turns this adapter into DoRA on `base`, with the magnitude initialised to the row norms.
+    func enableDoRA(base: Linear) {
+        dora = DoRAMagnitude(base: base, adapter: self)
+    }
+
     public func forward(_ x: UnsafePointer<Float>, rows: Int, base: Linear, into y: UnsafeMutablePointer<Float>) {
         guard !isMerged else { return }
         let (inFeatures, outFeatures) = (base.inFeatures, base.outFeatures)
@@ -46,6 +53,11 @@ public final class LoRAAdapter: LinearAdapter, @unchecked Sendable {
         // projected[rows, r] = x_d · Aᵀ;  y[rows, out] += s · projected · Bᵀ
         BLAS.gemm(transposeB: true, m: rows, n: rank, k: inFeatures, a: input, lda: inFeatures,
                   b: a.data, ldb: inFeatures, c: projected.data, ldc: rank)
+        if let dora {
+            dora.forward(input: input, projected: projected.data, rows: rows, base: base, adapter: self,
+                         baseFromOutput: !(dropout > 0 && isTraining), into: y)
+            return
+        }
         BLAS.gemm(transposeB: true, m: rows, n: outFeatures, k: rank, alpha: scaling, a: projected.data, lda: rank,
                   b: b.data, ldb: rank, beta: 1, c: y, ldc: outFeatures)
     }
@@ -55,7 +67,14 @@ public final class LoRAAdapter: LinearAdapter, @unchecked Sendable {
                          inputGradient dx: UnsafeMutablePointer<Float>?) {
         guard !isMerged else { return }
         let (inFeatures, outFeatures) = (base.inFeatures, base.outFeatures)
-        let input = dropout > 0 && isTraining ? UnsafePointer(dropped.data) : x
+        let dropping = dropout > 0 && isTraining
+        let input = dropping ? UnsafePointer(dropped.data) : x
+        // DoRA: the LoRA product sees dy ⊙ c; (dy ⊙ (c − 1)) · W flows to x_d, added to dx below.
+        var dy = dy
+        if let dora {
+            dy = dora.backward(outputGradient: dy, rows: rows, base: base, scaling: scaling,
+                               extraInputGradient: dx == nil ? nil : droppedGradient.data)
+        }
         BLAS.gemm(transposeA: true, m: outFeatures, n: rank, k: rows, alpha: scaling, a: dy, lda: outFeatures,
                   b: projected.data, ldb: rank, beta: 1, c: bGradient.data, ldc: rank)
         BLAS.gemm(m: rows, n: rank, k: outFeatures, alpha: scaling, a: dy, lda: outFeatures, b: b.data, ldb: rank,
@@ -63,18 +82,17 @@ public final class LoRAAdapter: LinearAdapter, @unchecked Sendable {
         BLAS.gemm(transposeA: true, m: rank, n: inFeatures, k: rows, a: projectedGradient.data, lda: rank,
                   b: input, ldb: inFeatures, beta: 1, c: aGradient.data, ldc: inFeatures)
         guard let dx else { return }
-        if dropout > 0 && isTraining {
-            // dropped = x ⊙ mask, so dx += (dP · A) ⊙ mask.
-            BLAS.gemm(m: rows, n: inFeatures, k: rank, a: projectedGradient.data, lda: rank, b: a.data, ldb: inFeatures,
-                      c: droppedGradient.data, ldc: inFeatures)
+        // droppedGradient = ∂/∂x_d: the LoRA path dP · A (plus DoRA's extra term already written there).
+        BLAS.gemm(m: rows, n: inFeatures, k: rank, a: projectedGradient.data, lda: rank, b: a.data, ldb: inFeatures,
+                  beta: dora == nil ? 0 : 1, c: droppedGradient.data, ldc: inFeatures)
+        if dropping {
             for i in 0..<(rows * inFeatures) { dx[i] += droppedGradient[i] * mask[i] }
         } else {
-            BLAS.gemm(m: rows, n: inFeatures, k: rank, a: projectedGradient.data, lda: rank, b: a.data, ldb: inFeatures,
-                      beta: 1, c: dx, ldc: inFeatures)
+            Kernels.add(droppedGradient.data, into: dx, count: rows * inFeatures)
         }
     }
 
-    /// W ± s · B · A, the adapter's whole effect as a dense [out, in] update.
+    /// W ± s · B · A, the LoRA product as a dense [out, in] update.
     func addDelta(to weight: Tensor, sign: Float) {
         let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
         BLAS.gemm(m: outFeatures, n: inFeatures, k: rank, alpha: sign * scaling, a: b.data, lda: rank,
@@ -88,10 +106,10 @@ public final class LoRAAdapter: LinearAdapter, @unchecked Sendable {
         rowCapacity = rows
         projected = Tensor(zeros: [rows, rank])
         projectedGradient = Tensor(zeros: [rows, rank])
+        droppedGradient = Tensor(zeros: [rows, inFeatures])
         if dropout > 0 {
             dropped = Tensor(zeros: [rows, inFeatures])
             mask = Tensor(zeros: [rows, inFeatures])
-            droppedGradient = Tensor(zeros: [rows, inFeatures])
         }
     }
 

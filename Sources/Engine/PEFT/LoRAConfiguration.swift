@@ -27,10 +27,13 @@ public struct LoRAConfiguration: Sendable, Equatable, Codable {
     /// and freshly initialised modules (always): PEFT's modules_to_save, matched by name suffix,
     /// e.g. ["pooler"].
     public var modulesToSave: [String]
+    /// DoRA: a trained magnitude per output row on top of the LoRA direction (PEFT's use_dora).
+    public var useDoRA: Bool
 
     public init(rank: Int = 16, alpha: Float = 32, dropout: Float = 0.05, targets: LoRATargets = .modules(["query", "value"]),
-                rankStabilized: Bool = false, bias: LoRABias = .none, modulesToSave: [String] = []) {
+                rankStabilized: Bool = false, bias: LoRABias = .none, modulesToSave: [String] = [], useDoRA: Bool = false) {
         self.modulesToSave = modulesToSave
+        self.useDoRA = useDoRA
         self.rank = rank
         self.alpha = alpha
         self.dropout = dropout

@@ -22,6 +22,7 @@ public final class LoRAModel: @unchecked Sendable {
             let adapter = LoRAAdapter(inFeatures: linear.inFeatures, outFeatures: linear.outFeatures, rank: configuration.rank,
                                       alpha: configuration.alpha, rankStabilized: configuration.rankStabilized,
                                       dropout: configuration.dropout, random: &random)
+            if configuration.useDoRA { adapter.enableDoRA(base: linear) }
             linear.adapter = adapter
             return (linear, adapter)
         }
@@ -91,6 +92,10 @@ public final class LoRAModel: @unchecked Sendable {
             adapter.bGradient.data.update(repeating: 0, count: adapter.bGradient.count)
             parameters.append(Parameter(name: linear.name + ".lora_A.weight", value: adapter.a, gradient: adapter.aGradient, decays: true))
             parameters.append(Parameter(name: linear.name + ".lora_B.weight", value: adapter.b, gradient: adapter.bGradient, decays: true))
+            if let dora = adapter.dora {
+                dora.gradient.data.update(repeating: 0, count: dora.gradient.count)
+                parameters.append(Parameter(name: linear.name + ".lora_magnitude_vector", value: dora.magnitude, gradient: dora.gradient, decays: true))
+            }
         }
         return parameters
     }
@@ -104,6 +109,10 @@ public final class LoRAModel: @unchecked Sendable {
     public func merge() throws {
         guard !isMerged else { throw PEFTError("the adapters are already merged") }
         for (linear, adapter) in adapted {
+            if let dora = adapter.dora {
+                try dora.merge(into: linear, adapter: adapter)
+                continue
+            }
             let merged = linear.weight.copy()
             adapter.addDelta(to: merged, sign: 1)
             guard (0..<merged.count).allSatisfy({ merged[$0].isFinite }) else {
@@ -112,7 +121,12 @@ public final class LoRAModel: @unchecked Sendable {
         }
         for (linear, adapter) in adapted {
             linear.weight.makeWritable()
-            adapter.addDelta(to: linear.weight, sign: 1)
+            if let dora = adapter.dora {
+                try dora.merge(into: linear, adapter: adapter)
+                dora.applyMerge(into: linear)
+            } else {
+                adapter.addDelta(to: linear.weight, sign: 1)
+            }
             adapter.setMerged(true)
         }
         isMerged = true
@@ -122,7 +136,11 @@ public final class LoRAModel: @unchecked Sendable {
     public func unmerge() throws {
         guard isMerged else { throw PEFTError("the adapters are not merged") }
         for (linear, adapter) in adapted {
-            adapter.addDelta(to: linear.weight, sign: -1)
+            if let dora = adapter.dora {
+                dora.unmerge(from: linear, adapter: adapter)
+            } else {
+                adapter.addDelta(to: linear.weight, sign: -1)
+            }
             adapter.setMerged(false)
         }
         isMerged = false
@@ -138,13 +156,13 @@ public final class LoRAModel: @unchecked Sendable {
     /// (PEFT keeps the original head beside its trainable modules_to_save copy and counts both).
     public func parameterCounts() -> (trainable: Int, total: Int) {
         let trainable = trainableParameterCountWithoutSideEffects()
-        let adapterTotal = adapted.reduce(0) { $0 + $1.adapter.a.count + $1.adapter.b.count }
+        let adapterTotal = adapted.reduce(0) { $0 + $1.adapter.a.count + $1.adapter.b.count + ($1.adapter.dora?.magnitude.count ?? 0) }
         let headCopies = savedModules.reduce(0) { $0 + $1.weight.count + ($1.bias?.count ?? 0) }
         return (trainable, encoder.baseParameterCount + adapterTotal + headCopies)
     }
 
     private func trainableParameterCountWithoutSideEffects() -> Int {
-        var count = adapted.reduce(0) { $0 + $1.adapter.a.count + $1.adapter.b.count }
+        var count = adapted.reduce(0) { $0 + $1.adapter.a.count + $1.adapter.b.count + ($1.adapter.dora?.magnitude.count ?? 0) }
         let head = savedModules
         count += head.reduce(0) { $0 + $1.weight.count + ($1.bias?.count ?? 0) }
         let headNames = Set(head.map(\.name))
