@@ -136,3 +136,31 @@ func perturb(_ model: LoRAModel, seed: UInt64 = 5) {
         }
     }
 }
+
+@Suite struct AdapterSetTests {
+    @Test func namedAdaptersSwitchLayersAndHeads() throws {
+        let (encoder, batch) = try tinyClassifier()
+        let base = try logits(encoder, batch)
+        let set = AdapterSet(encoder: encoder)
+        let first = try set.add("first", configuration: LoRAConfiguration(rank: 4, alpha: 8, dropout: 0), seed: 1)
+        perturb(first, seed: 1)
+        first.encoder.head!.output.weight[0] += 1   // this adapter's own head copy
+        let firstLogits = try logits(encoder, batch)
+        let second = try set.add("second", configuration: LoRAConfiguration(rank: 2, alpha: 4, dropout: 0, targets: .allLinear), seed: 2)
+        #expect(try logits(encoder, batch) == base)   // a new adapter starts from the base head, B = 0
+        perturb(second, seed: 2)
+        let secondLogits = try logits(encoder, batch)
+        try set.activate("first")
+        #expect(try logits(encoder, batch) == firstLogits)
+        try set.activate("second")
+        #expect(try logits(encoder, batch) == secondLogits)
+        #expect(set.names == ["first", "second"] && set.active == "second")
+        #expect(throws: PEFTError("no adapter named \"third\"; the adapters are first, second")) { try set.activate("third") }
+        #expect(throws: PEFTError("an adapter named \"first\" exists already (first, second)")) {
+            try set.add("first", configuration: LoRAConfiguration(), seed: 3)
+        }
+        try set.remove("second")
+        #expect(set.active == nil && set.names == ["first"])
+        #expect(try logits(encoder, batch) == base)
+    }
+}

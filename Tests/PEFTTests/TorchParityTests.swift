@@ -17,7 +17,8 @@ import TestSupport
     static let loraCases = ["lora-tiny-bert-h30-qv", "lora-tiny-bert-h30-all-linear", "lora-tiny-bert-h30-rslora",
                             "lora-tiny-bert-h30-bias-all", "lora-tiny-bert-h30-bias-lora-only", "lora-tiny-bert-h30-pooler",
                             "lora-tiny-roberta-h35-qv", "lora-tiny-roberta-h35-all-linear", "lora-tiny-distilbert-d36-qv",
-                            "lora-real-all-MiniLM-L6-v2", "lora-real-multilingual-e5-small"]
+                            "lora-real-all-MiniLM-L6-v2", "lora-real-multilingual-e5-small",
+                            "lora-tiny-bert-h30-dora", "lora-tiny-roberta-h35-dora-rslora"]
 
     struct Case {
         let info: [String: Any]
@@ -101,7 +102,7 @@ import TestSupport
 
     /// Finch saves what it loaded; PEFT (Tests/Reference/peft_check.py) loads it and gives Finch's logits.
     @Test(arguments: ["lora-tiny-bert-h30-bias-all", "lora-tiny-roberta-h35-all-linear", "lora-tiny-distilbert-d36-qv",
-                      "lora-real-multilingual-e5-small"])
+                      "lora-real-multilingual-e5-small", "lora-tiny-roberta-h35-dora-rslora"])
     func finchAdaptersLoadInPEFT(name: String) throws {
         let c = try Case(name)
         let model = try AdapterFiles.load(from: try TestPaths.referenceFile("training/\(name)/adapter"), into: c.encoder)
@@ -114,6 +115,25 @@ import TestSupport
                                     labels: c.info["num_labels"] as! Int, poolerFromAdapter: name.contains("e5"))
         #expect(peft.count == finchLogits.count)
         #expect(zip(peft, finchLogits).allSatisfy { abs($0 - $1) <= 1e-4 }, "PEFT \(peft.prefix(6)) vs Finch \(finchLogits.prefix(6))")
+    }
+}
+
+/// Two named adapters saved by PEFT (adapter/first, adapter/second) load into one AdapterSet and give
+/// PEFT's logits with either active.
+@Test func twoNamedAdaptersMatchPEFT() throws {
+    let name = "lora-tiny-bert-h30-two-adapters"
+    let info = try #require(try referenceJSON("training/\(name)/case.json") as? [String: Any])
+    let expected = try ReferenceTensors("training/\(name)/expected.safetensors")
+    let (encoder, batch) = try tinyClassifier()
+    #expect(info["num_labels"] as? Int == 3)
+    let set = AdapterSet(encoder: encoder)
+    for adapter in ["first", "second"] {
+        try set.add(adapter) { try AdapterFiles.load(from: try TestPaths.referenceFile("training/\(name)/adapter/\(adapter)"), into: encoder) }
+    }
+    for adapter in ["first", "second", "first"] {
+        try set.activate(adapter)
+        let difference = maxAbsoluteDifference(try logits(encoder, batch), try expected.tensor("logits.\(adapter)"))
+        #expect(difference.value <= 1e-5, "\(adapter): \(difference.value)")
     }
 }
 

@@ -133,6 +133,8 @@ def run(args) -> list:
         for tag in (".lora_A.", ".lora_B."):
             if tag in key:
                 return key.replace(tag, f"{tag}{adapter_name}.")
+        if key.endswith(".lora_magnitude_vector"):  # DoRA: saved without the ".weight" of its module
+            return f"{key}.{adapter_name}.weight"
         for w in wrapped:
             if key.startswith(w + "."):
                 rest = key[len(w) + 1:]
@@ -159,6 +161,7 @@ def run(args) -> list:
     # 2. Every adapter parameter of the model must have come from the file.
     for name in sd:
         is_adapter = (f".lora_A.{adapter_name}." in name or f".lora_B.{adapter_name}." in name
+                      or f".lora_magnitude_vector.{adapter_name}." in name
                       or f".modules_to_save.{adapter_name}." in name)
         if is_adapter and name not in loaded_names:
             raise CheckError(f"the model's {name!r} got no tensor from {weights_path.name}; PEFT would use its "

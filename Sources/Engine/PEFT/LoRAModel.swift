@@ -146,6 +146,11 @@ public final class LoRAModel: @unchecked Sendable {
         isMerged = false
     }
 
+    /// Puts this model's adapters (back) on their layers.
+    public func attach() {
+        for (linear, adapter) in adapted { linear.adapter = adapter }
+    }
+
     /// Removes the adapters from the encoder (unmerging first if merged): the base model is left as it was.
     public func detach() throws {
         if isMerged { try unmerge() }
