@@ -107,3 +107,28 @@ import FinchTensor
         #expect(dx.array.contains { $0 != 0 })
     }
 }
+
+/// The fast forward passes against their naive Double references.
+@Suite struct NaiveReferenceTests {
+    @Test(arguments: [(3, 7, 5), (16, 33, 21), (1, 384, 384)])
+    func linearMatchesTripleLoop(rows: Int, inFeatures: Int, outFeatures: Int) {
+        let layer = Linear(name: "l", weight: GradientCheckTests.random([outFeatures, inFeatures], seed: 1),
+                           bias: GradientCheckTests.random([outFeatures], seed: 2))
+        let x = GradientCheckTests.random([rows, inFeatures], seed: 3)
+        let y = Tensor(zeros: [rows, outFeatures])
+        layer.forward(x.data, rows: rows, into: y.data)
+        let expected = layer.referenceForward(x.array, rows: rows)
+        #expect(zip(y.array, expected).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) })
+    }
+
+    @Test(arguments: [1, 7, 16, 30, 384])
+    func layerNormMatchesDefinition(size: Int) {
+        let norm = LayerNorm(name: "n", weight: GradientCheckTests.random([size], seed: 4),
+                             bias: GradientCheckTests.random([size], seed: 5), epsilon: 1e-12)
+        let x = GradientCheckTests.random([3, size], seed: 6, std: 4)
+        let y = Tensor(zeros: [3, size])
+        norm.forward(x.data, rows: 3, into: y.data)
+        let expected = norm.referenceForward(x.array, rows: 3)
+        #expect(zip(y.array, expected).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+    }
+}

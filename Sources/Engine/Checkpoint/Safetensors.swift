@@ -176,14 +176,6 @@ public final class SafetensorsFile: @unchecked Sendable {
         return (values, entry.shape)
     }
 
-    /// The raw bytes of a tensor (e.g. packed 4-bit weights).
-    public func bytes(_ name: String) throws -> Data {
-        guard let entry = entries[name] else {
-            throw CheckpointError(url, "no tensor named \"\(name)\"")
-        }
-        return mapped.subdata(in: (dataOffset + entry.begin)..<(dataOffset + entry.end))
-    }
-
     static func convert(_ source: UnsafeRawPointer, dtype: SafetensorsDType, count: Int, into out: UnsafeMutablePointer<Float>) {
         switch dtype {
         case .f32:

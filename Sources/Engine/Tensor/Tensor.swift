@@ -7,7 +7,7 @@ import Foundation
 /// call `makeWritable()` before writing into a tensor you did not allocate.
 public final class Tensor: @unchecked Sendable {
     /// Dimensions, outermost first.
-    public private(set) var shape: [Int]
+    public let shape: [Int]
     /// Number of elements (product of `shape`).
     public let count: Int
     /// The first element.
@@ -58,12 +58,6 @@ public final class Tensor: @unchecked Sendable {
         owner = nil
     }
 
-    /// Changes the dimensions without moving data; the element count must stay the same.
-    public func reshape(_ newShape: [Int]) {
-        precondition(newShape.reduce(1, *) == count, "cannot reshape \(shape) to \(newShape)")
-        shape = newShape
-    }
-
     /// The elements as an array (copies).
     public var array: [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
 
@@ -97,25 +91,5 @@ extension Tensor: CustomStringConvertible {
     public var description: String {
         let preview = (0..<min(count, 6)).map { String(format: "%.5g", data[$0]) }.joined(separator: ", ")
         return "Tensor(\(shape), [\(preview)\(count > 6 ? ", …" : "")])"
-    }
-}
-
-/// A reusable scratch buffer that grows to the largest size asked of it and never shrinks, so hot loops
-/// allocate once per shape rather than once per op.
-public final class ScratchBuffer: @unchecked Sendable {
-    private(set) public var capacity = 0
-    private var storage: UnsafeMutablePointer<Float>?
-
-    public init() {}
-    deinit { free(storage) }
-
-    /// A pointer to at least `count` floats (contents unspecified).
-    public func pointer(count: Int) -> UnsafeMutablePointer<Float> {
-        if count > capacity || storage == nil {
-            free(storage)
-            storage = Tensor.allocate(count)
-            capacity = count
-        }
-        return storage!
     }
 }
