@@ -3,12 +3,15 @@ import FinchCheckpoint
 import FinchData
 import FinchModels
 import FinchOptim
+import FinchPEFT
 import FinchTensor
 import FinchTokenizers
 
 /// What training reports as it goes; the callback answers whether to go on.
 public enum TrainingEvent: Sendable {
     case step(TrainingStepReport)
+    case evaluated(EvaluationReport)
+    case checkpointed(URL)
     case finished(TrainingSummary)
 }
 
@@ -32,98 +35,184 @@ public struct TrainingSummary: Sendable, Equatable {
     public let steps: Int
     public let losses: [Double]
     public let seconds: Double
-    public let stoppedEarly: Bool
+    /// Why the run ended before its last step: "stopped" (the callback), "early stopping", or nil.
+    public let stopReason: String?
+    /// The step whose weights the model holds at the end when the best were restored.
+    public let restoredBestStep: Int?
+    public var stoppedEarly: Bool { stopReason != nil }
 }
 
 /// Trains a sequence classifier: seeded shuffling, dynamically padded batches, gradient accumulation,
-/// clipping, AdamW with a learning-rate schedule. A loss or gradient that is not finite stops the run
-/// before the optimizer touches the weights.
+/// clipping, AdamW with a learning-rate schedule, the model's dropout, evaluation every N steps with
+/// early stopping and keep-the-best, and checkpoints from which `resume` continues bit-identically.
+/// A loss or gradient that is not finite stops the run before the optimizer touches the weights.
 public final class ClassifierTrainer {
     public let encoder: Encoder
     public let tokenizer: any Tokenizer
     public let parameters: [Parameter]
     public let options: TrainingOptions
-    /// Called with true while training and false for evaluation (adapter dropout).
-    public var setTrainingMode: (Bool) -> Void = { _ in }
+    /// LoRA adapters being trained, if any (their dropout follows train/eval mode and their generators
+    /// are checkpointed).
+    public let adapters: LoRAModel?
+    /// Where checkpoints go when `options.saveEvery` is set.
+    public var checkpointFolder: URL?
+    /// Recorded as base_model_name_or_path in saved adapters.
+    public var baseModelName = ""
+    public internal(set) var state: TrainerState
+    let optimizer: AdamW
+    private let step: ClassifierStep
+    /// The trained parameters' values at the best evaluation so far.
+    var bestParameterValues: [Tensor]?
 
-    public init(encoder: Encoder, tokenizer: any Tokenizer, parameters: [Parameter], options: TrainingOptions) throws {
+    /// The model-dropout generator's state (nil without model dropout).
+    var dropoutRandom: SeededRandom? {
+        get { step.dropout?.random }
+        set { if let newValue { step.dropout?.random = newValue } }
+    }
+
+    public init(encoder: Encoder, tokenizer: any Tokenizer, parameters: [Parameter], adapters: LoRAModel? = nil,
+                options: TrainingOptions) throws {
         try options.validate()
         guard !parameters.isEmpty else { throw TrainingError("nothing to train: every parameter is frozen") }
         self.encoder = encoder
         self.tokenizer = tokenizer
         self.parameters = parameters
+        self.adapters = adapters
         self.options = options
+        optimizer = try AdamW(parameters: parameters, weightDecay: options.weightDecay)
+        step = ClassifierStep(config: encoder.config)
+        state = TrainerState(seed: options.seed)
+        if options.modelDropout {
+            step.dropout = Dropout(seed: state.dataRandom.next(), config: encoder.config)
+        }
     }
 
-    /// Runs training on `data` and reports every optimizer step.
+    /// Trains on `data` from where the run stands (step 0, or a restored checkpoint) to its last step,
+    /// evaluating on `validation` when given.
     @discardableResult
-    public func train(_ data: LabeledTexts, progress: (TrainingEvent) -> TrainingDecision = { _ in .proceed }) throws -> TrainingSummary {
+    public func train(_ data: LabeledTexts, validation: LabeledTexts? = nil,
+                      progress: (TrainingEvent) -> TrainingDecision = { _ in .proceed }) throws -> TrainingSummary {
         guard data.count > 0 else { throw TrainingError("no training rows") }
         guard let head = encoder.head, head.labelCount == data.labelNames.count else {
             throw TrainingError("the model's head has \(encoder.head?.labelCount ?? 0) labels but the data has \(data.labelNames.count) (\(data.labelNames.joined(separator: ", ")))")
         }
-        let encoded = try TokenizedTexts(texts: data.texts, tokenizer: tokenizer, maxLength: options.maxLength, config: encoder.config)
-        let batchesPerEpoch = (data.count + options.batchSize - 1) / options.batchSize
-        let stepsPerEpoch = max(1, batchesPerEpoch / options.accumulate)
-        let totalSteps = options.maxSteps ?? stepsPerEpoch * options.epochs
-        let schedule = try LearningRateSchedule(kind: options.schedule, baseRate: options.learningRate,
-                                                warmup: options.warmup, totalSteps: totalSteps)
-        let optimizer = try AdamW(parameters: parameters, weightDecay: options.weightDecay)
-        let step = ClassifierStep(config: encoder.config)
-        var random = SeededRandom(seed: options.seed)
-        if options.modelDropout { step.dropout = Dropout(seed: random.next(), config: encoder.config) }
-        var losses: [Double] = []
-        let started = DispatchTime.now().uptimeNanoseconds
-        var order: [Int] = [], cursor = 0, epoch = 0
-        setTrainingMode(true)
-        defer { setTrainingMode(false) }
-        for p in parameters { p.zeroGradient() }
-        var stoppedEarly = false
-        for stepIndex in 0..<totalSteps {
-            let stepStart = DispatchTime.now().uptimeNanoseconds
-            var stepLoss = 0.0, examples = 0
-            for _ in 0..<options.accumulate {
-                if cursor >= order.count {
-                    order = Array(0..<data.count)
-                    random.shuffle(&order)
-                    cursor = 0
-                    epoch += 1
-                }
-                let rows = Array(order[cursor..<min(cursor + options.batchSize, order.count)])
-                cursor += rows.count
-                let batch = encoded.batch(rows, padId: tokenizer.padId)
-                let logits = try step.forward(encoder, batch)
-                let (loss, gradient) = try options.loss.lossAndGradient(logits: logits, labels: rows.map { data.labels[$0] })
-                guard loss.isFinite else {
-                    for p in parameters { p.zeroGradient() }
-                    throw TrainingError("step \(stepIndex + 1): the loss is \(loss)\(losses.last.map { "; the last finite loss was \(String(format: "%.4f", $0)) at step \(losses.count)" } ?? ""). The weights are as they were before step \(stepIndex + 1); try a lower lr or clip=1.0")
-                }
-                Kernels.scale(gradient.data, by: 1 / Float(options.accumulate), count: gradient.count)
-                step.backward(encoder, batch, logitsGradient: gradient)
-                stepLoss += loss * Double(rows.count)
-                examples += rows.count
-            }
-            let norm = options.clip.map { GradientClipping.clip(parameters, maxNorm: $0) } ?? GradientClipping.globalNorm(parameters)
-            guard norm.isFinite else {
-                for p in parameters { p.zeroGradient() }
-                throw TrainingError("step \(stepIndex + 1): the gradient norm is \(norm). The weights are as they were before step \(stepIndex + 1); try a lower lr")
-            }
-            let rate = schedule.rate(at: stepIndex)
-            optimizer.step(learningRate: rate)
-            for p in parameters { p.zeroGradient() }
-            losses.append(stepLoss / Double(examples))
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
-            let report = TrainingStepReport(step: stepIndex + 1, totalSteps: totalSteps, epoch: epoch, loss: losses.last!,
-                                            learningRate: rate, gradientNorm: norm, samplesPerSecond: Double(examples) / seconds)
-            if progress(.step(report)) == .stop {
-                stoppedEarly = stepIndex + 1 < totalSteps
-                break
-            }
+        let fingerprint = Self.fingerprint(data)
+        if state.step > 0, state.dataFingerprint != fingerprint {
+            throw TrainingError("the checkpoint was trained on other data (\(state.dataFingerprint)); this data is \(fingerprint)")
         }
-        let summary = TrainingSummary(steps: losses.count, losses: losses,
-                                      seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, stoppedEarly: stoppedEarly)
+        state.dataFingerprint = fingerprint
+        let encoded = try TokenizedTexts(texts: data.texts, tokenizer: tokenizer, maxLength: options.maxLength, config: encoder.config)
+        if state.totalSteps == 0 {
+            let batchesPerEpoch = (data.count + options.batchSize - 1) / options.batchSize
+            state.totalSteps = options.maxSteps ?? max(1, batchesPerEpoch / options.accumulate) * options.epochs
+        }
+        let schedule = try LearningRateSchedule(kind: options.schedule, baseRate: options.learningRate,
+                                                warmup: options.warmup, totalSteps: state.totalSteps)
+        let started = DispatchTime.now().uptimeNanoseconds
+        adapters?.setTraining(true)
+        defer { adapters?.setTraining(false) }
+        for p in parameters { p.zeroGradient() }
+        var stopReason: String?
+        while state.step < state.totalSteps {
+            let report = try trainStep(data: data, encoded: encoded, schedule: schedule)
+            var decision = progress(.step(report))
+            if let validation, let every = options.evalEvery, state.step % every == 0 || state.step == state.totalSteps {
+                let evaluation = try evaluateNow(validation)
+                if progress(.evaluated(evaluation)) == .stop { decision = .stop }
+                if let patience = options.patience, state.evaluationsWithoutImprovement >= patience {
+                    stopReason = "early stopping: no better \(options.best.rawValue) for \(patience) evaluations"
+                }
+            }
+            if let every = options.saveEvery, let folder = checkpointFolder, state.step % every == 0 || state.step == state.totalSteps {
+                _ = progress(.checkpointed(try saveCheckpoint(in: folder)))
+            }
+            if decision == .stop, stopReason == nil, state.step < state.totalSteps { stopReason = "stopped" }
+            if stopReason != nil { break }
+        }
+        if validation != nil, options.evalEvery == nil, stopReason == nil { _ = progress(.evaluated(try evaluateNow(validation!))) }
+        var restored: Int?
+        if options.restoreBest, let bestWeights = bestParameterValues, let bestStep = state.bestStep, bestStep != state.step {
+            for (p, w) in zip(parameters, bestWeights) { p.value.data.update(from: w.data, count: w.count) }
+            restored = bestStep
+        }
+        let summary = TrainingSummary(steps: state.step, losses: state.losses,
+                                      seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
+                                      stopReason: stopReason, restoredBestStep: restored)
         _ = progress(.finished(summary))
         return summary
+    }
+
+    /// One optimizer step over `accumulate` micro-batches.
+    private func trainStep(data: LabeledTexts, encoded: TokenizedTexts, schedule: LearningRateSchedule) throws -> TrainingStepReport {
+        let stepStart = DispatchTime.now().uptimeNanoseconds
+        let stepNumber = state.step + 1
+        var stepLoss = 0.0, examples = 0
+        for _ in 0..<options.accumulate {
+            if state.cursor >= state.order.count {
+                var order = Array(0..<data.count)
+                state.dataRandom.shuffle(&order)
+                state.order = order
+                state.cursor = 0
+                state.epoch += 1
+            }
+            let rows = Array(state.order[state.cursor..<min(state.cursor + options.batchSize, state.order.count)])
+            state.cursor += rows.count
+            let batch = encoded.batch(rows, padId: tokenizer.padId)
+            let logits = try step.forward(encoder, batch)
+            let (loss, gradient) = try options.loss.lossAndGradient(logits: logits, labels: rows.map { data.labels[$0] })
+            guard loss.isFinite else {
+                for p in parameters { p.zeroGradient() }
+                throw TrainingError("step \(stepNumber): the loss is \(loss)\(state.losses.last.map { "; the last finite loss was \(String(format: "%.4f", $0)) at step \(state.losses.count)" } ?? ""). The weights are as they were before step \(stepNumber); try a lower lr or clip=1.0")
+            }
+            Kernels.scale(gradient.data, by: 1 / Float(options.accumulate), count: gradient.count)
+            step.backward(encoder, batch, logitsGradient: gradient)
+            stepLoss += loss * Double(rows.count)
+            examples += rows.count
+        }
+        let norm = options.clip.map { GradientClipping.clip(parameters, maxNorm: $0) } ?? GradientClipping.globalNorm(parameters)
+        guard norm.isFinite else {
+            for p in parameters { p.zeroGradient() }
+            throw TrainingError("step \(stepNumber): the gradient norm is \(norm). The weights are as they were before step \(stepNumber); try a lower lr")
+        }
+        let rate = schedule.rate(at: state.step)
+        optimizer.step(learningRate: rate)
+        for p in parameters { p.zeroGradient() }
+        state.step = stepNumber
+        state.losses.append(stepLoss / Double(examples))
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
+        return TrainingStepReport(step: stepNumber, totalSteps: state.totalSteps, epoch: state.epoch, loss: state.losses.last!,
+                                  learningRate: rate, gradientNorm: norm, samplesPerSecond: Double(examples) / seconds)
+    }
+
+    /// Evaluates on `validation` (dropout off), records it, and keeps the best weights.
+    private func evaluateNow(_ validation: LabeledTexts) throws -> EvaluationReport {
+        adapters?.setTraining(false)
+        defer { adapters?.setTraining(true) }
+        let predictions = try predict(validation.texts, encoder: encoder, tokenizer: tokenizer, maxLength: options.maxLength)
+        let metrics = ClassificationMetricsReport(labels: validation.labels, predictions: predictions, labelNames: validation.labelNames)
+        let report = EvaluationReport(step: state.step, loss: metrics.loss, accuracy: metrics.accuracy,
+                                      f1Macro: metrics.f1Macro, f1Weighted: metrics.f1Weighted)
+        state.evaluations.append(report)
+        let value = report.value(of: options.best)
+        if let best = state.bestMetric, !(options.best.higherIsBetter ? value > best : value < best) {
+            state.evaluationsWithoutImprovement += 1
+        } else {
+            state.bestMetric = value
+            state.bestStep = state.step
+            state.evaluationsWithoutImprovement = 0
+            if options.restoreBest { bestParameterValues = parameters.map { $0.value.copy() } }
+        }
+        return report
+    }
+
+    /// "rows · hash" of the texts and labels (FNV-1a), to tell data sets apart.
+    static func fingerprint(_ data: LabeledTexts) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for (text, label) in zip(data.texts, data.labels) {
+            for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            hash = (hash ^ UInt64(label + 1)) &* 0x100_0000_01b3
+        }
+        return "\(data.count) rows · \(String(hash, radix: 16))"
     }
 }
 

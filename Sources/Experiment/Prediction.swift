@@ -1,3 +1,4 @@
+import Foundation
 import FinchData
 import FinchMetrics
 import FinchModels
@@ -37,4 +38,21 @@ public func evaluate(_ data: LabeledTexts, encoder: Encoder, tokenizer: any Toke
                      maxLength: Int = 128) throws -> ClassificationMetrics {
     let predictions = try predict(data.texts, encoder: encoder, tokenizer: tokenizer, batchSize: batchSize, maxLength: maxLength)
     return ClassificationMetrics(labels: data.labels, predictions: predictions.labels, labelNames: data.labelNames)
+}
+
+/// Classification metrics plus the mean cross-entropy of the predicted probabilities.
+struct ClassificationMetricsReport {
+    let loss: Double
+    let accuracy: Double
+    let f1Macro: Double
+    let f1Weighted: Double
+
+    init(labels: [Int], predictions: ClassifierPredictions, labelNames: [String]) {
+        let metrics = ClassificationMetrics(labels: labels, predictions: predictions.labels, labelNames: labelNames)
+        let nll = zip(labels, predictions.probabilities).map { -log(Double(max($1[$0], .leastNormalMagnitude))) }
+        loss = nll.isEmpty ? 0 : nll.reduce(0, +) / Double(nll.count)
+        accuracy = metrics.accuracy
+        f1Macro = metrics.f1Macro
+        f1Weighted = metrics.f1Weighted
+    }
 }

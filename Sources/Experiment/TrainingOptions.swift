@@ -19,6 +19,28 @@ public struct TrainingOptions: Sendable, Equatable {
     public var loss = CrossEntropy()
     /// Train with the model's own dropout rates from config.json (as transformers does in train mode).
     public var modelDropout = true
+    /// Evaluate on the validation rows every this many steps (and at the end); nil: only at the end.
+    public var evalEvery: Int?
+    /// Write a checkpoint every this many steps into `checkpointFolder`; nil: none.
+    public var saveEvery: Int?
+    /// How many checkpoints to keep (the best one is always kept too).
+    public var keep = 3
+    /// Stop after this many evaluations without improvement of `best`; nil: never stop early.
+    public var patience: Int?
+    /// The metric that decides the best evaluation.
+    public var best: BestMetric = .f1Macro
+    /// Put the best evaluation's weights back at the end of the run (load_best_model_at_end).
+    public var restoreBest = true
+
+    /// Metrics that can choose the best checkpoint.
+    public enum BestMetric: String, Sendable, Codable, CaseIterable {
+        case loss, accuracy
+        case f1Macro = "f1_macro"
+        case f1Weighted = "f1_weighted"
+
+        /// Whether a larger value is better.
+        public var higherIsBetter: Bool { self != .loss }
+    }
 
     public init() {}
 
@@ -33,6 +55,10 @@ public struct TrainingOptions: Sendable, Equatable {
         try check(weightDecay >= 0, "weight_decay must be ≥ 0, got \(weightDecay)")
         try check(clip.map { $0 > 0 } ?? true, "clip must be positive")
         try check(maxLength >= 2, "max_length must be at least 2, got \(maxLength)")
+        try check(evalEvery.map { $0 >= 1 } ?? true, "eval_every must be at least 1")
+        try check(saveEvery.map { $0 >= 1 } ?? true, "save_every must be at least 1")
+        try check(keep >= 1, "keep must be at least 1, got \(keep)")
+        try check(patience.map { $0 >= 1 } ?? true, "patience must be at least 1")
     }
 }
 

@@ -83,8 +83,8 @@ struct Finetune: ParsableCommand {
         options.seed = seed
         options.maxLength = maxLength
         options.modelDropout = modelDropout
-        let trainer = try ClassifierTrainer(encoder: encoder, tokenizer: tokenizer, parameters: parameters, options: options)
-        trainer.setTrainingMode = { adapters?.setTraining($0) }
+        let trainer = try ClassifierTrainer(encoder: encoder, tokenizer: tokenizer, parameters: parameters, adapters: adapters,
+                                            options: options)
         var window: [Double] = []
         try trainer.train(trainData) { event in
             switch event {
@@ -97,6 +97,8 @@ struct Finetune: ParsableCommand {
                 }
             case let .finished(summary):
                 print(String(format: "trained %d steps in %.1f s", summary.steps, summary.seconds))
+            case .evaluated, .checkpointed:
+                break
             }
             return .proceed
         }

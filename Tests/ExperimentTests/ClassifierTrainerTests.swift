@@ -32,8 +32,8 @@ func smallRun(seed: UInt64 = 3) throws -> (Encoder, any Tokenizer, LabeledTexts)
         func run() throws -> [Double] {
             let (encoder, tokenizer, data) = try smallRun()
             let lora = try LoRAModel(encoder: encoder, configuration: LoRAConfiguration(rank: 4, alpha: 8, dropout: 0.1), seed: 1)
-            let trainer = try ClassifierTrainer(encoder: encoder, tokenizer: tokenizer, parameters: lora.trainableParameters(), options: options())
-            trainer.setTrainingMode = { lora.setTraining($0) }
+            let trainer = try ClassifierTrainer(encoder: encoder, tokenizer: tokenizer, parameters: lora.trainableParameters(),
+                                                adapters: lora, options: options())
             return try trainer.train(data).losses
         }
         let first = try run()

@@ -40,6 +40,12 @@ public final class LoRAAdapter: LinearAdapter, @unchecked Sendable {
         self.random = SeededRandom(seed: random.next())
     }
 
+    /// The generator of this adapter's dropout masks (saved with checkpoints for exact resume).
+    public var dropoutRandom: SeededRandom {
+        get { random }
+        set { random = newValue }
+    }
+
     /// Turns this adapter into DoRA on `base`, with the magnitude initialised to the row norms.
     func enableDoRA(base: Linear) {
         dora = DoRAMagnitude(base: base, adapter: self)

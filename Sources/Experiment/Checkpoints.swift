@@ -1,0 +1,107 @@
+import Foundation
+import FinchCheckpoint
+import FinchOptim
+import FinchPEFT
+import FinchTensor
+
+/// Checkpoints: one folder per checkpoint, `checkpoint-<step>/`, holding
+///   trainer_state.json      step, data order and position, losses, evaluations, every generator's state
+///   trainable.safetensors   the trained parameters, by state-dict name
+///   optimizer.safetensors   AdamW moments and step counts
+///   best.safetensors        the best evaluation's parameters (when keeping the best)
+///   adapter/                the LoRA adapters in PEFT's layout (when training adapters)
+/// Each is written into a temporary folder that is renamed into place when complete, so a crash
+/// mid-write leaves the previous checkpoints intact and no half checkpoint.
+extension ClassifierTrainer {
+    static let checkpointPrefix = "checkpoint-"
+
+    /// Writes a checkpoint of the current step into `folder` and prunes old ones to `options.keep`
+    /// (never the best). Returns the checkpoint's folder.
+    @discardableResult
+    public func saveCheckpoint(in folder: URL) throws -> URL {
+        let manager = FileManager.default
+        let destination = folder.appendingPathComponent("\(Self.checkpointPrefix)\(state.step)")
+        let temporary = folder.appendingPathComponent(".\(Self.checkpointPrefix)\(state.step).tmp-\(getpid())")
+        try? manager.removeItem(at: temporary)
+        do {
+            try manager.createDirectory(at: temporary, withIntermediateDirectories: true)
+        } catch {
+            throw TrainingError("\(temporary.path): cannot create the checkpoint folder (\(error.localizedDescription))")
+        }
+        var saved = state
+        saved.dropoutRandom = dropoutRandom
+        saved.adapterRandoms = adapters?.adapted.map(\.adapter.dropoutRandom) ?? []
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(saved), to: temporary.appendingPathComponent("trainer_state.json"))
+        try SafetensorsWriter.write(Dictionary(uniqueKeysWithValues: parameters.map { ($0.name, .float($0.value)) }),
+                                    to: temporary.appendingPathComponent("trainable.safetensors"))
+        try SafetensorsWriter.write(optimizer.state().mapValues { .float($0) }, to: temporary.appendingPathComponent("optimizer.safetensors"))
+        if let best = bestParameterValues {
+            try SafetensorsWriter.write(Dictionary(uniqueKeysWithValues: zip(parameters, best).map { ($0.name, .float($1)) }),
+                                        to: temporary.appendingPathComponent("best.safetensors"))
+        }
+        if let adapters {
+            try AdapterFiles.save(adapters, to: temporary.appendingPathComponent("adapter"), baseModel: baseModelName)
+        }
+        if manager.fileExists(atPath: destination.path) { try manager.removeItem(at: destination) }
+        guard rename(temporary.path, destination.path) == 0 else {
+            throw TrainingError("\(destination.path): cannot move the finished checkpoint into place (\(String(cString: strerror(errno))))")
+        }
+        try prune(folder)
+        return destination
+    }
+
+    /// Restores a checkpoint written by `saveCheckpoint` into this trainer (same model, parameters and
+    /// options); `train` then continues from its step exactly as the uninterrupted run would have.
+    public func restore(from checkpoint: URL) throws {
+        let stateURL = checkpoint.appendingPathComponent("trainer_state.json")
+        guard FileManager.default.fileExists(atPath: stateURL.path) else {
+            throw TrainingError("\(checkpoint.path): not a checkpoint (no trainer_state.json)")
+        }
+        let restored: TrainerState
+        do { restored = try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: stateURL)) } catch {
+            throw TrainingError("\(stateURL.path): unreadable (\(error))")
+        }
+        let values = try SafetensorsFile(url: checkpoint.appendingPathComponent("trainable.safetensors"))
+        let missing = parameters.map(\.name).filter { values.entries[$0] == nil }
+        guard missing.isEmpty, values.entries.count == parameters.count else {
+            throw TrainingError("\(checkpoint.path): the checkpoint trains other parameters than this run (missing: \(missing.prefix(3).joined(separator: ", ")))")
+        }
+        let optimizerFile = try SafetensorsFile(url: checkpoint.appendingPathComponent("optimizer.safetensors"))
+        try optimizer.load(state: Dictionary(uniqueKeysWithValues: try optimizerFile.names.map { ($0, try optimizerFile.tensor($0)) }))
+        for p in parameters {
+            let tensor = try values.tensor(p.name)
+            guard tensor.shape == p.value.shape else { throw TrainingError("\(checkpoint.path): \(p.name) has shape \(tensor.shape), the model \(p.value.shape)") }
+            p.value.data.update(from: tensor.data, count: tensor.count)
+        }
+        let bestURL = checkpoint.appendingPathComponent("best.safetensors")
+        if FileManager.default.fileExists(atPath: bestURL.path) {
+            let best = try SafetensorsFile(url: bestURL)
+            bestParameterValues = try parameters.map { try best.tensor($0.name).copy() }
+        }
+        if let random = restored.dropoutRandom { dropoutRandom = random }
+        if let adapters, restored.adapterRandoms.count == adapters.adapted.count {
+            for ((_, adapter), random) in zip(adapters.adapted, restored.adapterRandoms) { adapter.dropoutRandom = random }
+        }
+        state = restored
+    }
+
+    /// The checkpoints in `folder`, oldest step first.
+    public static func checkpoints(in folder: URL) -> [(step: Int, url: URL)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return names.compactMap { name in
+            guard name.hasPrefix(checkpointPrefix), let step = Int(name.dropFirst(checkpointPrefix.count)) else { return nil }
+            return (step, folder.appendingPathComponent(name))
+        }.sorted { $0.step < $1.step }
+    }
+
+    /// Keeps the newest `options.keep` checkpoints and the best one; removes the rest.
+    private func prune(_ folder: URL) throws {
+        let all = Self.checkpoints(in: folder)
+        let kept = Set(all.suffix(options.keep).map(\.step) + [state.bestStep].compactMap { $0 })
+        for checkpoint in all where !kept.contains(checkpoint.step) {
+            try FileManager.default.removeItem(at: checkpoint.url)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+@testable import FinchExperiment
+import FinchData
+import FinchModels
+import FinchPEFT
+import FinchTensor
+import FinchTokenizers
+import TestSupport
+
+/// Checkpoints and exact resume: a run stopped, saved, loaded into a fresh process state and resumed
+/// ends with the same weights and losses, bit for bit, as the run that never stopped.
+@Suite struct CheckpointResumeTests {
+    func makeTrainer(_ configure: (inout TrainingOptions) -> Void = { _ in }) throws -> (ClassifierTrainer, LabeledTexts, LabeledTexts) {
+        let (encoder, tokenizer, data) = try smallRun()
+        let lora = try LoRAModel(encoder: encoder, configuration: LoRAConfiguration(rank: 4, alpha: 8, dropout: 0.1), seed: 1)
+        var options = TrainingOptions()
+        options.maxSteps = 12
+        options.batchSize = 5
+        options.maxLength = 32
+        options.learningRate = 2e-3
+        options.warmup = .steps(2)
+        configure(&options)
+        let trainer = try ClassifierTrainer(encoder: encoder, tokenizer: tokenizer, parameters: lora.trainableParameters(),
+                                            adapters: lora, options: options)
+        return (trainer, data.subset(Array(0..<16)), data.subset(Array(16..<24)))
+    }
+
+    func temporaryFolder() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("finch-run-\(UUID().uuidString)")
+    }
+
+    @Test func resumeContinuesBitIdentically() throws {
+        let (straight, data, _) = try makeTrainer()
+        let straightSummary = try straight.train(data)
+
+        let folder = temporaryFolder()
+        let (first, _, _) = try makeTrainer { $0.saveEvery = 6 }
+        first.checkpointFolder = folder
+        try first.train(data) { event in
+            if case let .step(report) = event, report.step == 6 { return .stop }
+            return .proceed
+        }
+        let checkpoint = try #require(ClassifierTrainer.checkpoints(in: folder).last)
+        #expect(checkpoint.step == 6)
+        let (resumed, _, _) = try makeTrainer()
+        try resumed.restore(from: checkpoint.url)
+        let resumedSummary = try resumed.train(data)
+        #expect(resumedSummary.losses == straightSummary.losses)
+        for (a, b) in zip(straight.parameters, resumed.parameters) { #expect(a.value.array == b.value.array, "\(a.name)") }
+        #expect(FileManager.default.fileExists(atPath: checkpoint.url.appendingPathComponent("adapter/adapter_model.safetensors").path))
+    }
+
+    @Test func anInterruptedWriteLeavesThePreviousCheckpoint() throws {
+        let folder = temporaryFolder()
+        let (trainer, data, _) = try makeTrainer { $0.saveEvery = 4; $0.maxSteps = 4 }
+        trainer.checkpointFolder = folder
+        try trainer.train(data)
+        // What a process killed mid-write leaves: a temporary folder with part of a checkpoint.
+        let partial = folder.appendingPathComponent(".checkpoint-8.tmp-12345")
+        try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
+        try Data("{\"step\":".utf8).write(to: partial.appendingPathComponent("trainer_state.json"))
+        #expect(ClassifierTrainer.checkpoints(in: folder).map(\.step) == [4])
+        let (fresh, _, _) = try makeTrainer { $0.maxSteps = 4 }
+        try fresh.restore(from: folder.appendingPathComponent("checkpoint-4"))
+        #expect(fresh.state.step == 4)
+        #expect(throws: TrainingError.self) { try fresh.restore(from: partial) }
+    }
+
+    @Test func keepsTheNewestAndTheBest() throws {
+        let folder = temporaryFolder()
+        let (trainer, data, validation) = try makeTrainer { $0.saveEvery = 1; $0.evalEvery = 1; $0.maxSteps = 5; $0.keep = 2 }
+        trainer.checkpointFolder = folder
+        try trainer.train(data, validation: validation)
+        let steps = ClassifierTrainer.checkpoints(in: folder).map(\.step)
+        let best = try #require(trainer.state.bestStep)
+        #expect(Set(steps) == Set([4, 5, best]))
+    }
+
+    @Test func earlyStoppingWithPatience() throws {
+        // A learning rate of zero changes nothing, so no evaluation improves on the first.
+        let (trainer, data, validation) = try makeTrainer { $0.learningRate = 1e-12; $0.evalEvery = 2; $0.patience = 2; $0.best = .loss }
+        let summary = try trainer.train(data, validation: validation)
+        #expect(summary.steps == 6)
+        #expect(summary.stopReason == "early stopping: no better loss for 2 evaluations")
+        #expect(trainer.state.evaluations.map(\.step) == [2, 4, 6])
+    }
+
+    @Test func resumingOnOtherDataIsRefused() throws {
+        let folder = temporaryFolder()
+        let (trainer, data, other) = try makeTrainer { $0.saveEvery = 2; $0.maxSteps = 2 }
+        trainer.checkpointFolder = folder
+        try trainer.train(data)
+        let (resumed, _, _) = try makeTrainer()
+        try resumed.restore(from: folder.appendingPathComponent("checkpoint-2"))
+        let error = #expect(throws: TrainingError.self) { try resumed.train(other) }
+        #expect(error?.description.hasPrefix("the checkpoint was trained on other data (16 rows") == true)
+    }
+}
