@@ -97,3 +97,29 @@ import TestSupport
         #expect(error?.description.hasPrefix("the checkpoint was trained on other data (16 rows") == true)
     }
 }
+
+@Suite struct LearningRateFinderTests {
+    @Test func leavesTheSessionUntouchedAndSuggestsARate() throws {
+        let (encoder, tokenizer, data) = try smallRun()
+        let lora = try LoRAModel(encoder: encoder, configuration: LoRAConfiguration(rank: 4, alpha: 8, dropout: 0.1), seed: 1)
+        let parameters = lora.trainableParameters()
+        let before = parameters.map(\.value.array)
+        let randoms = lora.adapted.map(\.adapter.dropoutRandom)
+        var finder = LearningRateFinder()
+        finder.steps = 30
+        finder.batchSize = 8
+        finder.maxLength = 32
+        finder.start = 1e-5
+        finder.end = 10
+        let result = try finder.run(encoder: encoder, tokenizer: tokenizer, parameters: parameters, adapters: lora, data: data)
+        #expect(parameters.map(\.value.array) == before)
+        #expect(lora.adapted.map(\.adapter.dropoutRandom) == randoms)
+        #expect(result.points.count >= 10)
+        #expect(result.points.map(\.learningRate) == result.points.map(\.learningRate).sorted())
+        // The curve falls, then rises (or diverges) at the large rates.
+        let smoothed = result.points.map(\.smoothedLoss)
+        #expect(smoothed.min()! < smoothed.first! && smoothed.last! > smoothed.min()!)
+        let suggestion = try #require(result.suggestion)
+        #expect(suggestion > 1e-5 && suggestion < 10)
+    }
+}
