@@ -6,7 +6,8 @@ import FinchModels
 import FinchTensor
 import TestSupport
 
-/// Training steps against torch autograd and PEFT (Tests/Reference/training_reference.py): the loss,
+/// Training steps against torch autograd and PEFT (Tests/Reference/training_reference.py and
+/// peft_reference.py): the loss,
 /// every parameter gradient (relative error ≤ 1e-3 per tensor), PEFT-saved adapters loading into
 /// Finch with the same logits, merged logits, and Finch-saved adapters loading into PEFT.
 @Suite struct TorchParityTests {

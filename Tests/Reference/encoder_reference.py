@@ -9,7 +9,7 @@ Defaults: --out $FINCH_REFERENCE or <repo>/.reference, --models $FINCH_MODELS or
 --data <repo>/../shared/data. Writes DIR/encoder/tiny-*/ (seeded random tiny models, saved with
 save_pretrained, and their expected outputs) and DIR/encoder/real-*/ (all-MiniLM-L6-v2 and
 multilingual-e5-small on 16 fixed texts). Tests/Reference/README.md documents every file and the
-conventions the Swift side must follow.
+conventions the Swift side must follow. The command line and the file writers are reference_common.py's.
 
 Deterministic and idempotent: each case directory is deleted and rewritten; every random draw comes from
 a fixed seed; texts are chosen by a fixed rule. Every case is also checked against an independent float64
@@ -19,31 +19,27 @@ documented in the README (position ids, GELU, LayerNorm eps, heads) are the ones
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+_HERE = str(Path(__file__).resolve().parent)  # reference_common (sibling)
+if _HERE not in sys.path:  # already there when run as a script
+    sys.path.insert(0, _HERE)
+
+# reference_common first: it sets HF_HUB_OFFLINE & co. before torch and transformers are imported.
+from reference_common import fresh_dir, parse_args, save_tensors, setup_torch, write_json  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from safetensors.torch import load_file, save_file  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
 from transformers import (  # noqa: E402
     AutoConfig,
     AutoModel,
     AutoModelForSequenceClassification,
     AutoTokenizer,
 )
-from transformers.utils import logging as hf_logging  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[2]
 
 # --------------------------------------------------------------------------------------------------
 # Tiny random cases
@@ -310,25 +306,6 @@ def pooled_outputs(last: torch.Tensor, mask: torch.Tensor) -> dict:
     return {"mean_pooled": mean, "cls_pooled": last[:, 0]}
 
 
-def save_tensors(path: Path, tensors: dict) -> None:
-    out = {}
-    for k, v in tensors.items():
-        v = v.detach()
-        v = v.to(torch.int64) if not v.is_floating_point() else v.to(torch.float32)
-        out[k] = v.contiguous().clone()
-    save_file(out, str(path))
-
-
-def write_json(path: Path, obj) -> None:
-    path.write_text(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def fresh_dir(path: Path) -> None:
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-
-
 # --------------------------------------------------------------------------------------------------
 # Tiny cases
 # --------------------------------------------------------------------------------------------------
@@ -562,20 +539,8 @@ def run_real(spec: dict, models_dir: Path, texts: list[str], out_root: Path) -> 
 
 
 def main(argv=None) -> int:
-    env_ref = os.environ.get("FINCH_REFERENCE")
-    env_models = os.environ.get("FINCH_MODELS")
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, default=Path(env_ref) if env_ref else REPO / ".reference")
-    ap.add_argument("--models", type=Path,
-                    default=Path(env_models) if env_models else Path.home() / ".cache" / "finch" / "models")
-    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    ap.add_argument("--only", choices=["tiny", "real"], help="run only one group of cases")
-    args = ap.parse_args(argv)
-
-    torch.set_num_threads(2)
-    torch.manual_seed(0)
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    args = parse_args(__doc__, argv, only=["tiny", "real"], only_help="run only one group of cases")
+    setup_torch()
 
     t0 = time.time()
     out_root = args.out.resolve()
