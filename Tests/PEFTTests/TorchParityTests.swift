@@ -46,13 +46,26 @@ import TestSupport
                                 labelSmoothing: Float(lossInfo["label_smoothing"] as? Double ?? 0))
         }
 
-        /// Forward and backward; returns the loss and logits.
+        /// Forward and backward; returns the loss and logits, and compares ∂loss/∂logits and every
+        /// layer's input gradient ∂loss/∂hidden_states[i] with autograd's.
         func step() throws -> (Double, Tensor) {
             let step = ClassifierStep(config: encoder.config)
+            step.recordsHiddenStateGradients = true
             let logits = try step.forward(encoder, batch)
             let (value, gradient) = try loss.lossAndGradient(logits: logits, labels: labels)
             step.backward(encoder, batch, logitsGradient: gradient)
+            try expectClose(gradient, reference: "grad.logits", what: "∂loss/∂logits")
+            for (layer, hidden) in step.hiddenStateGradients.enumerated() where expected.has("grad.hidden_states.\(layer)") {
+                try expectClose(hidden, reference: "grad.hidden_states.\(layer)", what: "∂loss/∂hidden_states.\(layer)")
+            }
             return (value, logits.copy())
+        }
+
+        func expectClose(_ actual: Tensor, reference key: String, what: String) throws {
+            let expected = try self.expected.tensor(key)
+            let scale = (0..<expected.count).map { abs(expected[$0]) }.max() ?? 0
+            let (difference, index) = maxAbsoluteDifference(actual.data, expected)
+            #expect(difference <= max(1e-3 * scale, 1e-6), "\(what): max |Δ| \(difference) at \(index), scale \(scale)")
         }
 
         func expectGradient(_ parameter: Parameter, reference key: String) throws {

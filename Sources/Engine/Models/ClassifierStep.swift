@@ -21,6 +21,11 @@ public final class ClassifierStep: @unchecked Sendable {
     private var denseInput = Tensor(zeros: [0]), denseInputMask = Tensor(zeros: [0])
     private var outputInput = Tensor(zeros: [0]), outputInputMask = Tensor(zeros: [0])
 
+    /// When set, backward keeps ∂loss/∂hidden_states[i] for every layer boundary i (0 = the embeddings'
+    /// output), as `hiddenStateGradients`, for checks against autograd.
+    public var recordsHiddenStateGradients = false
+    public private(set) var hiddenStateGradients: [Tensor] = []
+
     /// Training-time dropout (embeddings, blocks, head); nil trains without it.
     public var dropout: Dropout? {
         get { activations.dropout }
@@ -86,11 +91,20 @@ public final class ClassifierStep: @unchecked Sendable {
         var dHidden = hiddenGradients[0].data, dNext = hiddenGradients[1].data
         dHidden.update(repeating: 0, count: tokens * h)
         for b in 0..<rows { (dHidden + b * seq * h).update(from: dCls.data + b * h, count: h) }
+        hiddenStateGradients = []
+        func record(_ gradient: UnsafeMutablePointer<Float>) {
+            guard recordsHiddenStateGradients else { return }
+            let copy = Tensor(zeros: [rows, seq, h])
+            copy.data.update(from: gradient, count: tokens * h)
+            hiddenStateGradients.insert(copy, at: 0)
+        }
+        record(dHidden)
         for index in stride(from: encoder.layers.count - 1, through: 0, by: -1) {
             encoder.layers[index].backward(activations.hiddenState(index), outputGradient: dHidden, mask: batch.mask,
                                            saved: activations.layerBuffers(index), scratch: layerScratch!, dropout: dropout,
                                            inputGradient: dNext)
             swap(&dHidden, &dNext)
+            record(dHidden)
         }
         if let dropout, dropout.hidden > 0, let mask = activations.embeddingDropoutMask {
             for i in 0..<(tokens * h) { dHidden[i] *= mask[i] }
