@@ -43,6 +43,7 @@ let package = Package(
 
         // Experiments
         .target(name: "FinchMetrics", path: "Sources/Metrics"),
+        .target(name: "FinchPlot", path: "Sources/Plot"),
         .target(
             name: "FinchExperiment",
             dependencies: ["FinchCheckpoint", "FinchData", "FinchMetrics", "FinchModels", "FinchOptim", "FinchPEFT", "FinchTensor", "FinchTokenizers"],
@@ -69,6 +70,8 @@ let package = Package(
         .testTarget(name: "PEFTTests", dependencies: ["FinchPEFT", "FinchOptim", "TestSupport"], path: "Tests/PEFTTests"),
         .testTarget(name: "DataTests", dependencies: ["FinchData", "TestSupport"], path: "Tests/DataTests"),
         .testTarget(name: "ExperimentTests", dependencies: ["FinchExperiment", "FinchMetrics", "FinchPEFT", "FinchData", "FinchTokenizers", "TestSupport"], path: "Tests/ExperimentTests"),
+        .testTarget(name: "MetricsTests", dependencies: ["FinchMetrics", "TestSupport"], path: "Tests/MetricsTests"),
+        .testTarget(name: "PlotTests", dependencies: ["FinchPlot"], path: "Tests/PlotTests", exclude: ["Golden"]),
         .testTarget(name: "OptimTests", dependencies: ["FinchOptim", "TestSupport"], path: "Tests/OptimTests"),
         .testTarget(name: "ModelTests", dependencies: ["FinchModels", "TestSupport"], path: "Tests/ModelTests"),
         .testTarget(name: "FrontEndTests", dependencies: ["FinchKernel", "FinchREPL", "TestSupport"], path: "Tests/FrontEndTests"),

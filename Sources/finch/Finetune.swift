@@ -22,7 +22,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "Training table (.tsv, .csv, .jsonl).") var train = "../shared/data/sst2/train.tsv"
     @Option(help: "Evaluation table.") var eval = "../shared/data/sst2/dev.tsv"
     @Option(help: "Text column of the training table.") var text = "sentence"
-    @Option(help: "Text column of the evaluation table (default: --text).") var evalText: String? = "content"
+    @Option(help: "Text column of the evaluation table.") var evalText = "content"
     @Option(help: "Label column.") var label = "label"
     @Option(help: "Use this many evenly spaced training rows, i·count/rows for i < rows (0 = all).") var rows = 2000
     @Option(help: "lora, bitfit, head or full.") var method = "lora"
@@ -43,10 +43,11 @@ struct Finetune: ParsableCommand {
     @Option(help: "Where to save the adapter (PEFT layout) or, for bitfit/full/head, nothing.") var output = "finch-adapter"
 
     func run() throws {
+        lineBufferStandardOutput()  // progress lines appear as they happen, also when piped
         Threads.setCount(threads)
         let folder = URL(fileURLWithPath: model ?? defaultModelFolder("all-MiniLM-L6-v2"))
         var trainData = try LabeledTexts(table: try Table.read(URL(fileURLWithPath: train)), text: text, label: label)
-        let evalData = try LabeledTexts(table: try Table.read(URL(fileURLWithPath: eval)), text: evalText ?? text,
+        let evalData = try LabeledTexts(table: try Table.read(URL(fileURLWithPath: eval)), text: evalText,
                                         label: label, labelNames: trainData.labelNames)
         if rows > 0, rows < trainData.count {
             trainData = trainData.subset((0..<rows).map { $0 * trainData.count / rows })
