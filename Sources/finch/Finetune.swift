@@ -41,6 +41,10 @@ struct Finetune: ParsableCommand {
     @Option(help: "Threads for matrix products.") var threads = 1
     @Flag(inversion: .prefixedNo, help: "Train with the model's dropout rates from config.json.") var modelDropout = true
     @Option(help: "Where to save the adapter (PEFT layout) or, for bitfit/full/head, nothing.") var output = "finch-adapter"
+    @Option(help: "Write checkpoints into this folder (see --save-every).") var checkpoints: String?
+    @Option(help: "Checkpoint every this many steps (with --checkpoints).") var saveEvery = 50
+    @Option(help: "Checkpoints to keep.") var keep = 3
+    @Flag(help: "Continue from the newest checkpoint in --checkpoints, exactly where it stopped.") var resume = false
 
     func run() throws {
         lineBufferStandardOutput()  // progress lines appear as they happen, also when piped
@@ -84,8 +88,26 @@ struct Finetune: ParsableCommand {
         options.seed = seed
         options.maxLength = maxLength
         options.modelDropout = modelDropout
+        if checkpoints != nil {
+            options.saveEvery = saveEvery
+            options.keep = keep
+        }
         let trainer = try ClassifierTrainer(encoder: encoder, tokenizer: tokenizer, parameters: parameters, adapters: adapters,
                                             options: options)
+        trainer.baseModelName = folder.path
+        if let checkpoints {
+            let folderURL = URL(fileURLWithPath: checkpoints)
+            trainer.checkpointFolder = folderURL
+            if resume {
+                guard let last = ClassifierTrainer.checkpoints(in: folderURL).last else {
+                    throw ValidationError("--resume: no checkpoint-N folder in \(checkpoints)")
+                }
+                try trainer.restore(from: last.url)
+                print("resuming from \(last.url.path) at step \(last.step)")
+            }
+        } else if resume {
+            throw ValidationError("--resume needs --checkpoints DIR")
+        }
         var window: [Double] = []
         try trainer.train(trainData) { event in
             switch event {
@@ -98,7 +120,9 @@ struct Finetune: ParsableCommand {
                 }
             case let .finished(summary):
                 print(String(format: "trained %d steps in %.1f s", summary.steps, summary.seconds))
-            case .evaluated, .checkpointed:
+            case let .checkpointed(url):
+                print("checkpoint \(url.path)")
+            case .evaluated:
                 break
             }
             return .proceed
