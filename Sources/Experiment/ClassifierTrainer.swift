@@ -28,6 +28,8 @@ public struct TrainingStepReport: Sendable, Equatable {
     /// Global gradient norm before clipping.
     public let gradientNorm: Double
     public let samplesPerSecond: Double
+    /// Estimated seconds to the last step, from the mean step time of this run so far.
+    public let secondsRemaining: Double
 }
 
 /// How a run ended.
@@ -56,6 +58,9 @@ public final class ClassifierTrainer {
     public let adapters: LoRAModel?
     /// Where checkpoints go when `options.saveEvery` is set.
     public var checkpointFolder: URL?
+    /// Set from another thread to stop the run at the next micro-batch boundary (the step in progress
+    /// is abandoned, so the weights stay those of the last finished step).
+    public var cancellation: CancellationToken?
     /// Recorded as base_model_name_or_path in saved adapters.
     public var baseModelName = ""
     public internal(set) var state: TrainerState
@@ -113,8 +118,12 @@ public final class ClassifierTrainer {
         defer { adapters?.setTraining(false) }
         for p in parameters { p.zeroGradient() }
         var stopReason: String?
+        let firstStep = state.step
         while state.step < state.totalSteps {
-            let report = try trainStep(data: data, encoded: encoded, schedule: schedule)
+            guard let report = try trainStep(data: data, encoded: encoded, schedule: schedule, firstStep: firstStep, started: started) else {
+                stopReason = "interrupted"
+                break
+            }
             var decision = progress(.step(report))
             if let validation, let every = options.evalEvery, state.step % every == 0 || state.step == state.totalSteps {
                 let evaluation = try evaluateNow(validation)
@@ -142,15 +151,24 @@ public final class ClassifierTrainer {
         return summary
     }
 
-    /// One optimizer step over `accumulate` micro-batches.
-    private func trainStep(data: LabeledTexts, encoded: TokenizedTexts, schedule: LearningRateSchedule) throws -> TrainingStepReport {
+    /// One optimizer step over `accumulate` micro-batches; nil when cancelled (nothing changed, the data
+    /// position included).
+    private func trainStep(data: LabeledTexts, encoded: TokenizedTexts, schedule: LearningRateSchedule,
+                           firstStep: Int, started: UInt64) throws -> TrainingStepReport? {
         let stepStart = DispatchTime.now().uptimeNanoseconds
         let stepNumber = state.step + 1
         var stepLoss = 0.0, examples = 0
+        let positionBefore = (state.order, state.cursor, state.epoch, state.dataRandom)
         for _ in 0..<options.accumulate {
+            if cancellation?.isCancelled == true {
+                for p in parameters { p.zeroGradient() }
+                (state.order, state.cursor, state.epoch, state.dataRandom) = positionBefore
+                return nil
+            }
             if state.cursor >= state.order.count {
                 var order = Array(0..<data.count)
                 state.dataRandom.shuffle(&order)
+                if options.groupByLength { order = encoded.groupedByLength(order, batchSize: options.batchSize) }
                 state.order = order
                 state.cursor = 0
                 state.epoch += 1
@@ -179,9 +197,12 @@ public final class ClassifierTrainer {
         for p in parameters { p.zeroGradient() }
         state.step = stepNumber
         state.losses.append(stepLoss / Double(examples))
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
+        let now = DispatchTime.now().uptimeNanoseconds
+        let seconds = Double(now - stepStart) / 1e9
+        let perStep = Double(now - started) / 1e9 / Double(stepNumber - firstStep)
         return TrainingStepReport(step: stepNumber, totalSteps: state.totalSteps, epoch: state.epoch, loss: state.losses.last!,
-                                  learningRate: rate, gradientNorm: norm, samplesPerSecond: Double(examples) / seconds)
+                                  learningRate: rate, gradientNorm: norm, samplesPerSecond: Double(examples) / seconds,
+                                  secondsRemaining: perStep * Double(state.totalSteps - stepNumber))
     }
 
     /// Evaluates on `validation` (dropout off), records it, and keeps the best weights.
@@ -229,6 +250,14 @@ struct TokenizedTexts {
         let encodings = texts.map { tokenizer.encode($0, pair: nil, addSpecialTokens: true, maxLength: maxLength) }
         ids = encodings.map { $0.ids.map { Int32(truncatingIfNeeded: $0) } }
         typeIds = encodings.map { $0.typeIds.map { Int32(truncatingIfNeeded: $0) } }
+    }
+
+    /// The HF Trainer's length grouping: groups of 50 batches, each sorted by length, longest first.
+    func groupedByLength(_ order: [Int], batchSize: Int) -> [Int] {
+        let group = 50 * batchSize
+        return stride(from: 0, to: order.count, by: group).flatMap { start in
+            order[start..<min(start + group, order.count)].sorted { ids[$0].count > ids[$1].count }
+        }
     }
 
     func batch(_ rows: [Int], padId: Int) -> EncoderBatch {

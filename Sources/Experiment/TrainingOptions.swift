@@ -31,6 +31,9 @@ public struct TrainingOptions: Sendable, Equatable {
     public var best: BestMetric = .f1Macro
     /// Put the best evaluation's weights back at the end of the run (load_best_model_at_end).
     public var restoreBest = true
+    /// Batch rows of similar length together (the HF Trainer's group_by_length): each epoch's shuffled
+    /// order is cut into groups of 50 batches, each sorted longest first, so padding costs less.
+    public var groupByLength = false
 
     /// Metrics that can choose the best checkpoint.
     public enum BestMetric: String, Sendable, Codable, CaseIterable {

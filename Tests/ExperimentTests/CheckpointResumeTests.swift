@@ -123,3 +123,39 @@ import TestSupport
         #expect(suggestion > 1e-5 && suggestion < 10)
     }
 }
+
+@Suite struct TrainerControlTests {
+    @Test func cancellingStopsAtAStepBoundaryWithTheLastStepsWeights() throws {
+        let (encoder, tokenizer, data) = try smallRun()
+        let parameters = encoder.prepareTraining(.headOnly)
+        var options = TrainingOptions()
+        options.maxSteps = 6
+        options.batchSize = 4
+        options.maxLength = 32
+        options.groupByLength = true
+        let trainer = try ClassifierTrainer(encoder: encoder, tokenizer: tokenizer, parameters: parameters, options: options)
+        let token = CancellationToken()
+        trainer.cancellation = token
+        var afterStep3: [Float] = []
+        var remaining: [Double] = []
+        let summary = try trainer.train(data) { event in
+            if case let .step(report) = event {
+                remaining.append(report.secondsRemaining)
+                if report.step == 3 { afterStep3 = parameters[0].value.array; token.cancel() }
+            }
+            return .proceed
+        }
+        #expect(summary.steps == 3 && summary.stopReason == "interrupted")
+        #expect(parameters[0].value.array == afterStep3)
+        #expect(remaining.count == 3 && remaining.last! > 0)
+    }
+
+    @Test func lengthGroupingSortsEachGroupLongestFirst() throws {
+        let (encoder, tokenizer, data) = try smallRun()
+        let encoded = try TokenizedTexts(texts: data.texts, tokenizer: tokenizer, maxLength: 64, config: encoder.config)
+        let grouped = encoded.groupedByLength(Array(0..<data.count), batchSize: 4)
+        #expect(Set(grouped) == Set(0..<data.count))
+        let lengths = grouped.map { encoded.ids[$0].count }
+        #expect(lengths == lengths.sorted(by: >))
+    }
+}
