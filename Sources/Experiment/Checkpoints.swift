@@ -6,6 +6,7 @@ import FinchTensor
 
 /// Checkpoints: one folder per checkpoint, `checkpoint-<step>/`, holding
 ///   trainer_state.json      step, data order and position, losses, evaluations, every generator's state
+///   config.json             the training options by name (and the adapter's, when training adapters)
 ///   trainable.safetensors   the trained parameters, by state-dict name
 ///   optimizer.safetensors   AdamW moments and step counts
 ///   best.safetensors        the best evaluation's parameters (when keeping the best)
@@ -34,6 +35,14 @@ extension ClassifierTrainer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try encoder.encode(saved), to: temporary.appendingPathComponent("trainer_state.json"))
+        var config = options.settings
+        if let lora = adapters?.configuration {
+            config["method"] = lora.useDoRA ? "dora" : "lora"
+            config["r"] = "\(lora.rank)"
+            config["alpha"] = "\(lora.alpha)"
+            config["rslora"] = "\(lora.rankStabilized)"
+        }
+        try AtomicFile.write(try encoder.encode(config), to: temporary.appendingPathComponent("config.json"))
         try SafetensorsWriter.write(Dictionary(uniqueKeysWithValues: parameters.map { ($0.name, .float($0.value)) }),
                                     to: temporary.appendingPathComponent("trainable.safetensors"))
         try SafetensorsWriter.write(optimizer.state().mapValues { .float($0) }, to: temporary.appendingPathComponent("optimizer.safetensors"))

@@ -59,6 +59,17 @@ public final class RunLog: @unchecked Sendable {
 
     public func removeAll() { runs.removeAll() }
 
+    /// Records every trial of a sweep as a run of kind "sweep", with the trial's options over `base`.
+    @discardableResult
+    public func record(_ sweep: SweepResult, model: String, base: [String: String], data: String, seed: UInt64) -> [RunRecord] {
+        sweep.trials.sorted { $0.number < $1.number }.map { trial in
+            var configuration = base
+            for (name, value) in trial.configuration.values { configuration[name] = value.description }
+            return record(RunRecord(kind: "sweep", seconds: trial.seconds, model: model, configuration: configuration, data: data,
+                                    seed: seed, metrics: trial.result.metricValues))
+        }
+    }
+
     /// The runs as a table: id, kind, model, the options whose values differ between runs (those that
     /// are the same everywhere say nothing), then the metrics any run has.
     public func table(metrics wanted: [String] = ["accuracy", "f1_macro", "loss"]) -> (columns: [String], rows: [[String]]) {
@@ -121,4 +132,11 @@ public func worstPredictions(_ data: LabeledTexts, _ predictions: ClassifierPred
                                loss: -log(Double(max(p, .leastNormalMagnitude))))
     }
     return Array(scored.sorted { $0.loss != $1.loss ? $0.loss > $1.loss : $0.row < $1.row }.prefix(n))
+}
+
+extension TrialResult {
+    /// The metrics by the names the language prints.
+    public var metricValues: [String: Double] {
+        ["loss": loss, "accuracy": accuracy, "f1_macro": f1Macro, "f1_weighted": f1Weighted]
+    }
 }

@@ -47,6 +47,27 @@ public struct TrainingOptions: Sendable, Equatable {
 
     public init() {}
 
+    /// Every option by the name the language gives it, for checkpoints and the run log.
+    public var settings: [String: String] {
+        var values: [String: String] = [
+            "epochs": "\(epochs)", "lr": "\(learningRate)", "batch": "\(batchSize)", "accumulate": "\(accumulate)",
+            "schedule": schedule.name, "weight_decay": "\(weightDecay)", "clip": clip.map { "\($0)" } ?? "none",
+            "seed": "\(seed)", "max_length": "\(maxLength)", "model_dropout": "\(modelDropout)", "keep": "\(keep)",
+            "best": best.rawValue, "restore_best": "\(restoreBest)", "group_by_length": "\(groupByLength)",
+            "label_smoothing": "\(loss.labelSmoothing)",
+        ]
+        switch warmup {
+        case let .steps(steps): values["warmup"] = "\(steps)"
+        case let .ratio(ratio): values["warmup_ratio"] = "\(ratio)"
+        }
+        if let maxSteps { values["max_steps"] = "\(maxSteps)" }
+        if let evalEvery { values["eval_every"] = "\(evalEvery)" }
+        if let saveEvery { values["save_every"] = "\(saveEvery)" }
+        if let patience { values["patience"] = "\(patience)" }
+        if let weights = loss.classWeights { values["class_weights"] = weights.map { "\($0)" }.joined(separator: ",") }
+        return values
+    }
+
     /// Checks ranges; the error names the option.
     public func validate() throws {
         func check(_ ok: Bool, _ message: String) throws { if !ok { throw TrainingError(message) } }

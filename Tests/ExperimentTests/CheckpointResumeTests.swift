@@ -8,15 +8,15 @@ import FinchTensor
 import FinchTokenizers
 import TestSupport
 
-/// Checkpoints and exact resume: a run stopped, saved, loaded into a fresh process state and resumed
-/// ends with the same weights and losses, bit for bit, as the run that never stopped.
+/// Checkpoints and exact resume: a run stopped after 20 steps, saved, loaded into a fresh trainer and
+/// resumed for 20 more ends with the same weights and losses, bit for bit, as 40 steps straight.
 @Suite struct CheckpointResumeTests {
     func makeTrainer(_ configure: (inout TrainingOptions) -> Void = { _ in }) throws -> (ClassifierTrainer, LabeledTexts, LabeledTexts) {
         let (encoder, tokenizer, data) = try smallRun()
         let lora = try LoRAModel(encoder: encoder, configuration: LoRAConfiguration(rank: 4, alpha: 8, dropout: 0.1), seed: 1)
         var options = TrainingOptions()
-        options.maxSteps = 12
-        options.batchSize = 5
+        options.maxSteps = 40
+        options.batchSize = 4
         options.maxLength = 32
         options.learningRate = 2e-3
         options.warmup = .steps(2)
@@ -35,14 +35,16 @@ import TestSupport
         let straightSummary = try straight.train(data)
 
         let folder = temporaryFolder()
-        let (first, _, _) = try makeTrainer { $0.saveEvery = 6 }
+        let (first, _, _) = try makeTrainer { $0.saveEvery = 20 }
         first.checkpointFolder = folder
         try first.train(data) { event in
-            if case let .step(report) = event, report.step == 6 { return .stop }
+            if case let .step(report) = event, report.step == 20 { return .stop }
             return .proceed
         }
         let checkpoint = try #require(ClassifierTrainer.checkpoints(in: folder).last)
-        #expect(checkpoint.step == 6)
+        #expect(checkpoint.step == 20)
+        let config = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: checkpoint.url.appendingPathComponent("config.json")))
+        #expect(config["method"] == "lora" && config["r"] == "4" && config["max_steps"] == "40" && config["lr"] == "0.002")
         let (resumed, _, _) = try makeTrainer()
         try resumed.restore(from: checkpoint.url)
         let resumedSummary = try resumed.train(data)

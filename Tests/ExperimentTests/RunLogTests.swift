@@ -36,3 +36,19 @@ import FinchData
         #expect(worst[0].predicted == "neg" && worst[0].label == "pos" && abs(worst[0].loss + log(0.2)) < 1e-6)
     }
 }
+
+@Suite struct SweepRunRecordTests {
+    @Test func everyTrialBecomesARunInTrialOrder() {
+        let trials = [
+            SweepTrial(number: 1, configuration: ["lr": 0.001, "r": 8], result: TrialResult(loss: 0.6, accuracy: 0.7, f1Macro: 0.65, f1Weighted: 0.66), seconds: 2),
+            SweepTrial(number: 2, configuration: ["lr": 0.002, "r": 8], result: TrialResult(loss: 0.5, accuracy: 0.8, f1Macro: 0.75, f1Weighted: 0.76), seconds: 3),
+        ]
+        let log = RunLog()
+        let runs = log.record(SweepResult(metric: .f1Macro, trials: trials, stopped: false), model: "minilm",
+                              base: ["method": "lora", "lr": "0.0002"], data: "24 rows · abc", seed: 42)
+        #expect(runs.map(\.id) == [1, 2])
+        #expect(runs.map { $0.configuration["lr"] } == ["0.001", "0.002"])
+        #expect(runs[1].configuration["method"] == "lora" && runs[1].metrics["f1_macro"] == 0.75 && runs[1].kind == "sweep")
+        #expect(log.table().columns == ["run", "kind", "model", "lr", "accuracy", "f1_macro", "loss"])
+    }
+}
