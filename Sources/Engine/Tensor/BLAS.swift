@@ -14,6 +14,7 @@ public enum BLAS {
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        _ = Threads.defaultApplied
         cblas_sgemm(
             CblasRowMajor,
             transposeA ? CblasTrans : CblasNoTrans,
@@ -37,16 +38,27 @@ public enum BLAS {
     }
 }
 
-/// Thread count for the BLAS library. Finch's own loops run on the calling thread; see docs on why one
-/// thread is the default on this machine kind (a second vCPU is often busy).
+/// Thread count for the BLAS library. Finch's own loops run on the calling thread. The default is one
+/// thread, whatever OpenBLAS would pick: on a 2-vCPU machine the second core is often busy, so more
+/// threads are a measured option (`finch bench --threads 2`), never an assumption.
 public enum Threads {
+    /// Applies the one-thread default once, before the first product or setting.
+    @usableFromInline static let defaultApplied: Bool = {
+        openblas_set_num_threads(1)
+        return true
+    }()
+
     /// Sets the number of threads OpenBLAS uses for matrix products.
     public static func setCount(_ count: Int) {
+        _ = defaultApplied
         openblas_set_num_threads(Int32(max(1, count)))
     }
 
     /// The number of threads OpenBLAS uses now.
-    public static var count: Int { Int(openblas_get_num_threads()) }
+    public static var count: Int {
+        _ = defaultApplied
+        return Int(openblas_get_num_threads())
+    }
 
     /// The CPU core type OpenBLAS selected for its kernels (e.g. "Cooperlake").
     public static var coreName: String { String(cString: openblas_get_corename()) }
