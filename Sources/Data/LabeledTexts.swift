@@ -25,6 +25,9 @@ public struct LabeledTexts: Sendable, Equatable {
             let distinct = Set(values)
             names = distinct.allSatisfy { Int($0) != nil } ? distinct.sorted { Int($0)! < Int($1)! } : distinct.sorted()
         }
+        if let repeated = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
+            throw DataError(table.source, "label \"\(repeated)\" is listed twice in the label names (\(names.joined(separator: ", ")))")
+        }
         let ids = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
         var labels: [Int] = []
         labels.reserveCapacity(values.count)

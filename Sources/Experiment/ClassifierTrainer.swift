@@ -107,6 +107,9 @@ public final class ClassifierTrainer {
         }
         state.dataFingerprint = fingerprint
         let encoded = try TokenizedTexts(texts: data.texts, tokenizer: tokenizer, maxLength: options.maxLength, config: encoder.config)
+        let validationRows = try validation.map {
+            try TokenizedTexts(texts: $0.texts, tokenizer: tokenizer, maxLength: options.maxLength, config: encoder.config)
+        }
         if state.totalSteps == 0 {
             let batchesPerEpoch = (data.count + options.batchSize - 1) / options.batchSize
             state.totalSteps = options.maxSteps ?? max(1, batchesPerEpoch / options.accumulate) * options.epochs
@@ -125,8 +128,9 @@ public final class ClassifierTrainer {
                 break
             }
             var decision = progress(.step(report))
-            if let validation, let every = options.evalEvery, state.step % every == 0 || state.step == state.totalSteps {
-                let evaluation = try evaluateNow(validation)
+            if let validation, let validationRows, let every = options.evalEvery,
+               state.step % every == 0 || state.step == state.totalSteps {
+                let evaluation = try evaluateNow(validation, encoded: validationRows)
                 if progress(.evaluated(evaluation)) == .stop { decision = .stop }
                 if let patience = options.patience, state.evaluationsWithoutImprovement >= patience {
                     stopReason = "early stopping: no better \(options.best.rawValue) for \(patience) evaluations"
@@ -138,7 +142,9 @@ public final class ClassifierTrainer {
             if decision == .stop, stopReason == nil, state.step < state.totalSteps { stopReason = "stopped" }
             if stopReason != nil { break }
         }
-        if validation != nil, options.evalEvery == nil, stopReason == nil { _ = progress(.evaluated(try evaluateNow(validation!))) }
+        if let validation, let validationRows, options.evalEvery == nil, stopReason == nil {
+            _ = progress(.evaluated(try evaluateNow(validation, encoded: validationRows)))
+        }
         var restored: Int?
         if options.restoreBest, let bestWeights = bestParameterValues, let bestStep = state.bestStep, bestStep != state.step {
             for (p, w) in zip(parameters, bestWeights) { p.value.data.update(from: w.data, count: w.count) }
@@ -205,16 +211,15 @@ public final class ClassifierTrainer {
                                   secondsRemaining: perStep * Double(state.totalSteps - stepNumber))
     }
 
-    /// Evaluates on `validation` (dropout off), records it, and keeps the best weights.
-    private func evaluateNow(_ validation: LabeledTexts) throws -> EvaluationReport {
+    /// Evaluates on `validation` (tokenized once per run; dropout off), records it, and keeps the best weights.
+    private func evaluateNow(_ validation: LabeledTexts, encoded: TokenizedTexts) throws -> EvaluationReport {
         adapters?.setTraining(false)
         defer { adapters?.setTraining(true) }
-        let predictions = try predict(validation.texts, encoder: encoder, tokenizer: tokenizer, maxLength: options.maxLength)
-        let metrics = ClassificationMetricsReport(labels: validation.labels, predictions: predictions, labelNames: validation.labelNames)
-        let report = EvaluationReport(step: state.step, loss: metrics.loss, accuracy: metrics.accuracy,
-                                      f1Macro: metrics.f1Macro, f1Weighted: metrics.f1Weighted)
+        let predictions = try predict(encoded, encoder: encoder, padId: tokenizer.padId)
+        let report = EvaluationReport(step: state.step, metrics: ValidationMetrics(labels: validation.labels, predictions: predictions,
+                                                                                   labelNames: validation.labelNames))
         state.evaluations.append(report)
-        let value = report.value(of: options.best)
+        let value = report.metrics.value(of: options.best)
         if let best = state.bestMetric, !(options.best.higherIsBetter ? value > best : value < best) {
             state.evaluationsWithoutImprovement += 1
         } else {
@@ -242,10 +247,11 @@ struct TokenizedTexts {
     let ids: [[Int32]]
     let typeIds: [[Int32]]
 
+    var count: Int { ids.count }
+
     init(texts: [String], tokenizer: any Tokenizer, maxLength: Int, config: EncoderConfig) throws {
-        let positions = config.maxPositions - (config.family.offsetsPositionsByPadding ? config.padTokenId + 1 : 0)
-        guard maxLength <= positions else {
-            throw TrainingError("max_length \(maxLength) is longer than the model's \(positions) positions")
+        guard maxLength <= config.usablePositions else {
+            throw TrainingError("max_length \(maxLength) is longer than the model's \(config.usablePositions) positions")
         }
         let encodings = texts.map { tokenizer.encode($0, pair: nil, addSpecialTokens: true, maxLength: maxLength) }
         ids = encodings.map { $0.ids.map { Int32(truncatingIfNeeded: $0) } }

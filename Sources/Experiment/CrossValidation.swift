@@ -73,7 +73,7 @@ public struct CrossValidation: Sendable, Equatable {
         var results: [FoldResult] = []
         for (index, fold) in try splits(data).enumerated() {
             let started = DispatchTime.now().uptimeNanoseconds
-            let result: TrialResult
+            let result: ValidationMetrics
             do {
                 result = try trial(configuration, data.subset(fold.train), data.subset(fold.validation))
             } catch {
@@ -100,7 +100,7 @@ public struct FoldResult: Sendable, Equatable {
     public let fold: Int
     public let trainRows: Int
     public let validationRows: Int
-    public let result: TrialResult
+    public let result: ValidationMetrics
     public let seconds: Double
 }
 
@@ -128,8 +128,8 @@ public struct CrossValidationReport: Sendable, Equatable, CustomStringConvertibl
     }
 
     /// The mean of every metric, as a trial result (so a sweep can rank configurations by cross-validation).
-    public var mean: TrialResult {
-        TrialResult(loss: summary(of: .loss).mean, accuracy: summary(of: .accuracy).mean,
+    public var mean: ValidationMetrics {
+        ValidationMetrics(loss: summary(of: .loss).mean, accuracy: summary(of: .accuracy).mean,
                     f1Macro: summary(of: .f1Macro).mean, f1Weighted: summary(of: .f1Weighted).mean)
     }
 

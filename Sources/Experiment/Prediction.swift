@@ -15,10 +15,15 @@ public struct ClassifierPredictions: Sendable {
 public func predict(_ texts: [String], encoder: Encoder, tokenizer: any Tokenizer, batchSize: Int = 32,
                     maxLength: Int = 128) throws -> ClassifierPredictions {
     let encoded = try TokenizedTexts(texts: texts, tokenizer: tokenizer, maxLength: maxLength, config: encoder.config)
+    return try predict(encoded, encoder: encoder, padId: tokenizer.padId, batchSize: batchSize)
+}
+
+/// Runs the classifier over texts tokenized once (the trainer's validation rows).
+func predict(_ encoded: TokenizedTexts, encoder: Encoder, padId: Int, batchSize: Int = 32) throws -> ClassifierPredictions {
     let activations = EncoderActivations(config: encoder.config, keepsEveryLayer: false)
     var labels: [Int] = [], probabilities: [[Float]] = []
-    for start in stride(from: 0, to: texts.count, by: batchSize) {
-        let batch = encoded.batch(Array(start..<min(start + batchSize, texts.count)), padId: tokenizer.padId)
+    for start in stride(from: 0, to: encoded.count, by: batchSize) {
+        let batch = encoded.batch(Array(start..<min(start + batchSize, encoded.count)), padId: padId)
         try encoder.forward(batch, activations: activations)
         let logits = try encoder.logits(batch: batch, activations: activations)
         let classes = logits.shape[1]
@@ -40,19 +45,59 @@ public func evaluate(_ data: LabeledTexts, encoder: Encoder, tokenizer: any Toke
     return ClassificationMetrics(labels: data.labels, predictions: predictions.labels, labelNames: data.labelNames)
 }
 
-/// Classification metrics plus the mean cross-entropy of the predicted probabilities.
-struct ClassificationMetricsReport {
-    let loss: Double
-    let accuracy: Double
-    let f1Macro: Double
-    let f1Weighted: Double
+/// Sentence vectors [texts, hidden] from the encoder: batches of 32 padded to their longest row, pooled,
+/// optionally L2-normalised. Texts longer than the model's positions are cut to fit.
+public func embed(_ texts: [String], encoder: Encoder, tokenizer: any Tokenizer, pooling: Pooling, normalize: Bool,
+                  maxLength: Int = 512, batchSize: Int = 32) throws -> Tensor {
+    let h = encoder.config.hiddenSize
+    let encoded = try TokenizedTexts(texts: texts, tokenizer: tokenizer, maxLength: min(maxLength, encoder.config.usablePositions),
+                                     config: encoder.config)
+    let result = Tensor(zeros: [texts.count, h])
+    let activations = EncoderActivations(config: encoder.config, keepsEveryLayer: false)
+    for start in stride(from: 0, to: texts.count, by: batchSize) {
+        let batch = encoded.batch(Array(start..<min(start + batchSize, texts.count)), padId: tokenizer.padId)
+        try encoder.forward(batch, activations: activations)
+        let pooled = encoder.pooled(pooling, batch: batch, activations: activations, normalize: normalize)
+        (result.data + start * h).update(from: pooled.data, count: pooled.count)
+    }
+    return result
+}
 
-    init(labels: [Int], predictions: ClassifierPredictions, labelNames: [String]) {
+/// The validation metrics runs are compared by: mean cross-entropy of the predicted probabilities,
+/// accuracy, macro and weighted F1.
+public struct ValidationMetrics: Sendable, Equatable, Codable {
+    public var loss: Double
+    public var accuracy: Double
+    public var f1Macro: Double
+    public var f1Weighted: Double
+
+    public init(loss: Double, accuracy: Double, f1Macro: Double, f1Weighted: Double) {
+        self.loss = loss
+        self.accuracy = accuracy
+        self.f1Macro = f1Macro
+        self.f1Weighted = f1Weighted
+    }
+
+    /// The metrics of predictions against labels.
+    public init(labels: [Int], predictions: ClassifierPredictions, labelNames: [String]) {
         let metrics = ClassificationMetrics(labels: labels, predictions: predictions.labels, labelNames: labelNames)
         let nll = zip(labels, predictions.probabilities).map { -log(Double(max($1[$0], .leastNormalMagnitude))) }
-        loss = nll.isEmpty ? 0 : nll.reduce(0, +) / Double(nll.count)
-        accuracy = metrics.accuracy
-        f1Macro = metrics.f1Macro
-        f1Weighted = metrics.f1Weighted
+        self.init(loss: nll.isEmpty ? 0 : nll.reduce(0, +) / Double(nll.count), accuracy: metrics.accuracy,
+                  f1Macro: metrics.f1Macro, f1Weighted: metrics.f1Weighted)
+    }
+
+    /// The value of a metric (`loss`, `accuracy`, `f1_macro`, `f1_weighted`).
+    public func value(of metric: TrainingOptions.BestMetric) -> Double {
+        switch metric {
+        case .loss: loss
+        case .accuracy: accuracy
+        case .f1Macro: f1Macro
+        case .f1Weighted: f1Weighted
+        }
+    }
+
+    /// The metrics by the names the language prints.
+    public var byName: [String: Double] {
+        ["loss": loss, "accuracy": accuracy, "f1_macro": f1Macro, "f1_weighted": f1Weighted]
     }
 }

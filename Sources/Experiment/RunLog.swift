@@ -1,5 +1,6 @@
 import Foundation
 import FinchData
+import FinchTensor
 
 /// One recorded run: what was trained and how (every option as the language names it), on what
 /// data, with which seed and versions, and what came out.
@@ -43,8 +44,20 @@ public struct RunRecord: Sendable, Codable, Equatable {
 public final class RunLog: @unchecked Sendable {
     public private(set) var runs: [RunRecord] = []
 
-    /// Versions recorded with every run.
-    public static let versions: [String: String] = ["finch": "0.1.0", "swift": "6"]
+    /// Versions recorded with every run: Finch's, the compiler's that built it, and the BLAS kernels'.
+    public static let versions: [String: String] = ["finch": "0.1.0", "swift": compilerVersion, "openblas_core": Threads.coreName]
+
+    private static var compilerVersion: String {
+        #if compiler(>=6.4)
+        "≥ 6.4"
+        #elseif compiler(>=6.3)
+        "6.3"
+        #elseif compiler(>=6.2)
+        "6.2"
+        #else
+        "< 6.2"
+        #endif
+    }
 
     public init() {}
 
@@ -66,7 +79,7 @@ public final class RunLog: @unchecked Sendable {
             var configuration = base
             for (name, value) in trial.configuration.values { configuration[name] = value.description }
             return record(RunRecord(kind: "sweep", seconds: trial.seconds, model: model, configuration: configuration, data: data,
-                                    seed: seed, metrics: trial.result.metricValues))
+                                    seed: seed, metrics: trial.result.byName))
         }
     }
 
@@ -132,11 +145,4 @@ public func worstPredictions(_ data: LabeledTexts, _ predictions: ClassifierPred
                                loss: -log(Double(max(p, .leastNormalMagnitude))))
     }
     return Array(scored.sorted { $0.loss != $1.loss ? $0.loss > $1.loss : $0.row < $1.row }.prefix(n))
-}
-
-extension TrialResult {
-    /// The metrics by the names the language prints.
-    public var metricValues: [String: Double] {
-        ["loss": loss, "accuracy": accuracy, "f1_macro": f1Macro, "f1_weighted": f1Weighted]
-    }
 }

@@ -69,36 +69,12 @@ public struct TrialConfiguration: Sendable, Hashable, CustomStringConvertible, E
     }
 }
 
-/// The validation metrics a trial ends with.
-public struct TrialResult: Sendable, Equatable {
-    public var loss: Double
-    public var accuracy: Double
-    public var f1Macro: Double
-    public var f1Weighted: Double
-
-    public init(loss: Double, accuracy: Double, f1Macro: Double, f1Weighted: Double) {
-        self.loss = loss
-        self.accuracy = accuracy
-        self.f1Macro = f1Macro
-        self.f1Weighted = f1Weighted
-    }
-
-    /// The value of a metric (`loss`, `accuracy`, `f1_macro`, `f1_weighted`).
-    public func value(of metric: TrainingOptions.BestMetric) -> Double {
-        switch metric {
-        case .loss: loss
-        case .accuracy: accuracy
-        case .f1Macro: f1Macro
-        case .f1Weighted: f1Weighted
-        }
-    }
-}
 
 /// Runs one trial: builds a fresh model for the configuration, trains it and returns its validation metrics.
-public typealias TrialRunner = (TrialConfiguration) throws -> TrialResult
+public typealias TrialRunner = (TrialConfiguration) throws -> ValidationMetrics
 
 /// Runs one trial on the given training and validation rows (what cross-validation calls once per fold).
-public typealias FoldTrialRunner = (_ configuration: TrialConfiguration, _ train: LabeledTexts, _ validation: LabeledTexts) throws -> TrialResult
+public typealias FoldTrialRunner = (_ configuration: TrialConfiguration, _ train: LabeledTexts, _ validation: LabeledTexts) throws -> ValidationMetrics
 
 /// Ready-made trials: a fresh classifier from a model folder, LoRA or not, trained with `ClassifierTrainer`
 /// and evaluated on the validation rows.
@@ -176,8 +152,7 @@ public enum ClassifierTrial {
                                                 adapters: adapters, options: options)
             try trainer.train(train, validation: options.evalEvery == nil ? nil : validation)
             let predictions = try predict(validation.texts, encoder: encoder, tokenizer: tokenizer, maxLength: options.maxLength)
-            let metrics = ClassificationMetricsReport(labels: validation.labels, predictions: predictions, labelNames: validation.labelNames)
-            return TrialResult(loss: metrics.loss, accuracy: metrics.accuracy, f1Macro: metrics.f1Macro, f1Weighted: metrics.f1Weighted)
+            return ValidationMetrics(labels: validation.labels, predictions: predictions, labelNames: validation.labelNames)
         }
     }
 }
@@ -267,7 +242,7 @@ public struct Sweep: Sendable {
                 : nextTPEPoint(after: done.map { ($0.point, $0.trial.result.value(of: metric)) }, tried: tried)
             let configuration = grid[point]
             let started = DispatchTime.now().uptimeNanoseconds
-            let result: TrialResult
+            let result: ValidationMetrics
             do {
                 result = try trial(configuration)
             } catch {
@@ -316,7 +291,7 @@ public struct SweepTrial: Sendable, Equatable {
     /// 1-based, in the order the trials ran.
     public let number: Int
     public let configuration: TrialConfiguration
-    public let result: TrialResult
+    public let result: ValidationMetrics
     public let seconds: Double
 }
 

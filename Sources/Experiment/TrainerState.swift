@@ -31,18 +31,5 @@ public struct TrainerState: Sendable, Codable, Equatable {
 /// Validation metrics at one step.
 public struct EvaluationReport: Sendable, Codable, Equatable {
     public let step: Int
-    public let loss: Double
-    public let accuracy: Double
-    public let f1Macro: Double
-    public let f1Weighted: Double
-
-    /// The value of a metric by its name in the language (`loss`, `accuracy`, `f1_macro`, `f1_weighted`).
-    public func value(of metric: TrainingOptions.BestMetric) -> Double {
-        switch metric {
-        case .loss: loss
-        case .accuracy: accuracy
-        case .f1Macro: f1Macro
-        case .f1Weighted: f1Weighted
-        }
-    }
+    public let metrics: ValidationMetrics
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import FinchCheckpoint
+import FinchExperiment
 import FinchModels
 import FinchTensor
 import FinchTokenizers
@@ -31,9 +32,9 @@ struct Embed: ParsableCommand {
 
     func run() throws {
         let folder = URL(fileURLWithPath: model ?? defaultModelFolder("multilingual-e5-small"))
-        let embedder = try SentenceEmbedder(folder: folder)
-        let vectors = try embedder.embed(texts.map { prefix + $0 }, pooling: Pooling(rawValue: pool)!,
-                                         normalize: normalize, maxLength: maxLength)
+        let vectors = try FinchExperiment.embed(texts.map { prefix + $0 }, encoder: try EncoderLoader.load(folder: folder, task: .embed),
+                                                tokenizer: try AutoTokenizer.load(from: folder), pooling: Pooling(rawValue: pool)!,
+                                                normalize: normalize, maxLength: maxLength)
         let similarities = cosineSimilarities(vectors)
         if json {
             let object: [String: Any] = [
@@ -83,35 +84,6 @@ struct Tokenize: ParsableCommand {
                 print("  tokens: \(encoding.tokens.joined(separator: " "))")
             }
         }
-    }
-}
-
-/// Tokenizer + encoder + pooling: texts in, one vector per text out.
-struct SentenceEmbedder {
-    let tokenizer: any Tokenizer
-    let encoder: Encoder
-
-    init(folder: URL) throws {
-        tokenizer = try AutoTokenizer.load(from: folder)
-        encoder = try EncoderLoader.load(folder: folder, task: .embed)
-    }
-
-    /// Vectors [texts, hidden], computed in batches of 32 padded to their longest row.
-    func embed(_ texts: [String], pooling: Pooling, normalize: Bool, maxLength: Int) throws -> Tensor {
-        let h = encoder.config.hiddenSize
-        let result = Tensor(zeros: [texts.count, h])
-        let activations = EncoderActivations(config: encoder.config, keepsEveryLayer: false)
-        let limit = min(maxLength, encoder.config.maxPositions - (encoder.config.family.offsetsPositionsByPadding ? encoder.config.padTokenId + 1 : 0))
-        for start in stride(from: 0, to: texts.count, by: 32) {
-            let chunk = Array(texts[start..<min(start + 32, texts.count)])
-            let tokens = tokenizer.encodeBatch(chunk, maxLength: limit)
-            let batch = EncoderBatch(batchSize: tokens.batchSize, sequenceLength: tokens.sequenceLength,
-                                     ids: tokens.ids, attentionMask: tokens.attentionMask, typeIds: tokens.typeIds)
-            try encoder.forward(batch, activations: activations)
-            let pooled = encoder.pooled(pooling, batch: batch, activations: activations, normalize: normalize)
-            (result.data + start * h).update(from: pooled.data, count: pooled.count)
-        }
-        return result
     }
 }
 

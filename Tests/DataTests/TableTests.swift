@@ -56,6 +56,9 @@ func writeTemporary(_ text: String, name: String) throws -> URL {
         #expect(throws: DataError(url.path, "no column \"lable\"; the columns are \"text\", \"label\" — did you mean \"label\"?")) {
             try LabeledTexts(table: table, text: "text", label: "lable")
         }
+        #expect(throws: DataError(url.path, "label \"pos\" is listed twice in the label names (pos, neg, pos)")) {
+            try LabeledTexts(table: table, text: "text", label: "label", labelNames: ["pos", "neg", "pos"])
+        }
         #expect(throws: DataError(url.path, "line 3: label \"bad\" is not one of pos, neg")) {
             try LabeledTexts(table: table, text: "text", label: "label", labelNames: ["pos", "neg"])
         }

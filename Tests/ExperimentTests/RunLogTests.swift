@@ -40,8 +40,8 @@ import FinchData
 @Suite struct SweepRunRecordTests {
     @Test func everyTrialBecomesARunInTrialOrder() {
         let trials = [
-            SweepTrial(number: 1, configuration: ["lr": 0.001, "r": 8], result: TrialResult(loss: 0.6, accuracy: 0.7, f1Macro: 0.65, f1Weighted: 0.66), seconds: 2),
-            SweepTrial(number: 2, configuration: ["lr": 0.002, "r": 8], result: TrialResult(loss: 0.5, accuracy: 0.8, f1Macro: 0.75, f1Weighted: 0.76), seconds: 3),
+            SweepTrial(number: 1, configuration: ["lr": 0.001, "r": 8], result: ValidationMetrics(loss: 0.6, accuracy: 0.7, f1Macro: 0.65, f1Weighted: 0.66), seconds: 2),
+            SweepTrial(number: 2, configuration: ["lr": 0.002, "r": 8], result: ValidationMetrics(loss: 0.5, accuracy: 0.8, f1Macro: 0.75, f1Weighted: 0.76), seconds: 3),
         ]
         let log = RunLog()
         let runs = log.record(SweepResult(metric: .f1Macro, trials: trials, stopped: false), model: "minilm",

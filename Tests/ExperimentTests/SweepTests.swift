@@ -21,8 +21,8 @@ private func realFixture() throws -> (URL, any Tokenizer, LabeledTexts, Training
 }
 
 /// A result whose every metric is `value` (loss: 1 − value).
-private func scripted(_ value: Double) -> TrialResult {
-    TrialResult(loss: 1 - value, accuracy: value, f1Macro: value, f1Weighted: value)
+private func scripted(_ value: Double) -> ValidationMetrics {
+    ValidationMetrics(loss: 1 - value, accuracy: value, f1Macro: value, f1Weighted: value)
 }
 
 private let space: [String: [SweepValue]] = ["lr": [1e-3, 2e-3, 5e-3], "batch": [8, 16], "schedule": ["linear", "cosine"]]
@@ -86,7 +86,7 @@ private func ranConfigurations(_ sweep: Sweep, score: (TrialConfiguration) -> Do
         #expect(!result.stopped && result.trials.allSatisfy { $0.seconds >= 0 })
 
         let byLoss = try Sweep(space: ["lr": [1e-3, 2e-3, 5e-3]], metric: .loss)
-        let lossResult = try byLoss.run { TrialResult(loss: scores[$0["lr"]!]!, accuracy: 0, f1Macro: 0, f1Weighted: 0) }
+        let lossResult = try byLoss.run { ValidationMetrics(loss: scores[$0["lr"]!]!, accuracy: 0, f1Macro: 0, f1Weighted: 0) }
         #expect(lossResult.trials.map(\.number) == [1, 3, 2] && lossResult.best?.result.loss == 0.6)
 
         var heard = 0
@@ -188,7 +188,7 @@ extension SweepTests {
             let report = try CrossValidation(folds: 4).run(data, configuration: ["lr": 1e-3]) { configuration, train, validation in
                 #expect(configuration == ["lr": 1e-3] && train.labelNames == ["a", "b", "c"])
                 seen.append((train.count, validation.count))
-                return TrialResult(loss: 1, accuracy: accuracies[seen.count - 1], f1Macro: 0.5, f1Weighted: Double(seen.count))
+                return ValidationMetrics(loss: 1, accuracy: accuracies[seen.count - 1], f1Macro: 0.5, f1Weighted: Double(seen.count))
             }
             #expect(seen.allSatisfy { $0.0 + $0.1 == 23 } && report.folds.map(\.fold) == [1, 2, 3, 4])
             let accuracy = report.summary(of: .accuracy)

@@ -116,6 +116,18 @@ func perturb(_ model: LoRAModel, seed: UInt64 = 5) {
         #expect(try logits(fresh, batch) == expected)
     }
 
+    @Test func aSavedBiasForALayerWithoutOneIsNamed() throws {
+        let (encoder, _) = try tinyClassifier()
+        let model = try LoRAModel(encoder: encoder, configuration: LoRAConfiguration(rank: 2, alpha: 4, dropout: 0, bias: .all), seed: 1)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("finch-adapter-\(UUID().uuidString)")
+        try AdapterFiles.save(model, to: folder, baseModel: "tiny")
+        let (other, _) = try tinyClassifier()
+        other.layers[0].attention.key.bias = nil
+        let weights = folder.appendingPathComponent("adapter_model.safetensors")
+        let error = #expect(throws: PEFTError.self) { try AdapterFiles.load(from: folder, into: other) }
+        #expect(error?.description == "\(weights.path): tensor \"base_model.model.bert.encoder.layer.0.attention.self.key.bias\" is a bias, but bert.encoder.layer.0.attention.self.key has none")
+    }
+
     @Test func badAdapterFoldersAreNamed() throws {
         let (encoder, _) = try tinyClassifier()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("finch-adapter-\(UUID().uuidString)")

@@ -58,6 +58,10 @@ public struct EncoderConfig: Sendable, Equatable, Codable {
     /// Width of one attention head.
     public var headSize: Int { hiddenSize / headCount }
 
+    /// The longest sequence the position table allows (RoBERTa-style numbering starts at
+    /// padding_idx + 1, so it loses that many rows).
+    public var usablePositions: Int { maxPositions - (family.offsetsPositionsByPadding ? padTokenId + 1 : 0) }
+
     public init(family: EncoderFamily, vocabularySize: Int, hiddenSize: Int, layerCount: Int, headCount: Int,
                 intermediateSize: Int, maxPositions: Int, typeVocabularySize: Int, layerNormEpsilon: Float,
                 padTokenId: Int, activation: Activation = .gelu, initializerRange: Float = 0.02, labels: [String] = []) {

@@ -85,7 +85,7 @@ public final class ClassifierStep: @unchecked Sendable {
         let dCls = Tensor(zeros: cls.shape)
         dense.backward(denseInput.data, outputGradient: dFeatures.data, rows: rows, inputGradient: dCls.data)
         if dropping, config.family.offsetsPositionsByPadding {
-            for i in 0..<dCls.count { dCls[i] *= denseInputMask[i] }
+            Kernels.multiply(dCls.data, by: denseInputMask.data, count: dCls.count)
         }
         // Only the first token of each row feeds the head.
         var dHidden = hiddenGradients[0].data, dNext = hiddenGradients[1].data
@@ -107,7 +107,7 @@ public final class ClassifierStep: @unchecked Sendable {
             record(dHidden)
         }
         if let dropout, dropout.hidden > 0, let mask = activations.embeddingDropoutMask {
-            for i in 0..<(tokens * h) { dHidden[i] *= mask[i] }
+            Kernels.multiply(dHidden, by: mask, count: tokens * h)
         }
         encoder.embeddings.backward(ids: batch.ids, typeIds: batch.typeIds, batch: rows, sequence: seq,
                                     sum: activations.embeddingSum, mean: activations.embeddingMean,

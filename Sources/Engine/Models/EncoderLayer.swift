@@ -66,7 +66,7 @@ extension EncoderLayer {
         outputNorm.backward(saved.outputSum, outputGradient: dy, rows: tokens, mean: saved.outputMean,
                             rstd: saved.outputRstd, inputGradient: scratch.outputSum)
         scratch.attentionOut.update(from: scratch.outputSum, count: tokens * hidden)
-        if let masks, dropout!.hidden > 0 { multiply(scratch.outputSum, by: masks.ffnOutput, count: tokens * hidden) }
+        if let masks, dropout!.hidden > 0 { Kernels.multiply(scratch.outputSum, by: masks.ffnOutput, count: tokens * hidden) }
         output.backward(saved.ffnAct, outputGradient: scratch.outputSum, rows: tokens, inputGradient: scratch.ffn)
         Activations.backward(activation, input: saved.ffnPre, gradient: scratch.ffn, count: tokens * intermediate.outFeatures)
         intermediate.backward(saved.attentionOut, outputGradient: scratch.ffn, rows: tokens,
@@ -74,16 +74,13 @@ extension EncoderLayer {
         attentionNorm.backward(saved.attentionSum, outputGradient: scratch.attentionOut, rows: tokens,
                                mean: saved.attentionMean, rstd: saved.attentionRstd, inputGradient: scratch.outputSum)
         scratch.attentionOut.update(from: scratch.outputSum, count: tokens * hidden)
-        if let masks, dropout!.hidden > 0 { multiply(scratch.attentionOut, by: masks.attentionOutput, count: tokens * hidden) }
+        if let masks, dropout!.hidden > 0 { Kernels.multiply(scratch.attentionOut, by: masks.attentionOutput, count: tokens * hidden) }
         attention.backward(x, outputGradient: scratch.attentionOut, mask: mask, saved: saved.attention, scratch: scratch.attention,
                            dropoutMask: masks != nil && dropout!.attention > 0 ? UnsafePointer(masks!.attentionProbabilities) : nil,
                            inputGradient: dx)
         Kernels.add(scratch.outputSum, into: dx, count: tokens * hidden)
     }
 
-    private func multiply(_ x: UnsafeMutablePointer<Float>, by mask: UnsafePointer<Float>, count: Int) {
-        for i in 0..<count { x[i] *= mask[i] }
-    }
 }
 
 /// Scratch for one block's backward, shared by every block of the encoder.

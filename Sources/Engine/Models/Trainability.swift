@@ -37,16 +37,7 @@ extension Encoder {
             parameters += makeTrainable(linear, weight: weight, bias: bias)
         }
         func train(_ norm: LayerNorm, weight: Bool) {
-            let gb = Tensor(zeros: norm.bias.shape)
-            norm.bias.makeWritable()
-            norm.biasGradient = gb
-            if weight {
-                let gw = Tensor(zeros: norm.weight.shape)
-                norm.weight.makeWritable()
-                norm.weightGradient = gw
-                parameters.append(Parameter(name: norm.name + ".weight", value: norm.weight, gradient: gw, decays: false))
-            }
-            parameters.append(Parameter(name: norm.name + ".bias", value: norm.bias, gradient: gb, decays: false))
+            parameters += makeTrainable(norm, weight: weight)
         }
         let prefix = config.family.weightPrefix
         switch training {
@@ -93,6 +84,25 @@ extension Encoder {
             b.makeWritable()
             linear.biasGradient = g
             parameters.append(Parameter(name: linear.name + ".bias", value: b, gradient: g, decays: false))
+        }
+        return parameters
+    }
+
+    /// Gives a LayerNorm's bias (and, with `weight`, its weight) gradient buffers unless they have them,
+    /// and returns the new optimizer parameters; neither decays.
+    public func makeTrainable(_ norm: LayerNorm, weight: Bool) -> [Parameter] {
+        var parameters: [Parameter] = []
+        if weight, norm.weightGradient == nil {
+            let g = Tensor(zeros: norm.weight.shape)
+            norm.weight.makeWritable()
+            norm.weightGradient = g
+            parameters.append(Parameter(name: norm.name + ".weight", value: norm.weight, gradient: g, decays: false))
+        }
+        if norm.biasGradient == nil {
+            let g = Tensor(zeros: norm.bias.shape)
+            norm.bias.makeWritable()
+            norm.biasGradient = g
+            parameters.append(Parameter(name: norm.name + ".bias", value: norm.bias, gradient: g, decays: false))
         }
         return parameters
     }

@@ -94,25 +94,20 @@ public enum AdapterFiles {
                 .first(where: { name == $0.name + ".weight" || name == $0.name + ".bias" }) else {
                 throw PEFTError("\(weightsURL.path): tensor \"\(key)\" does not belong to any layer of this model")
             }
-            try assign(name, to: name.hasSuffix(".weight") ? linear.weight : linear.bias!)
+            guard let target = name.hasSuffix(".weight") ? linear.weight : linear.bias else {
+                throw PEFTError("\(weightsURL.path): tensor \"\(key)\" is a bias, but \(linear.name) has none")
+            }
+            try assign(name, to: target)
         }
         return model
     }
 
     /// The biases PEFT saves for this model's bias mode, by state-dict name.
     static func trainedBiases(_ model: LoRAModel) -> [(String, Tensor)] {
-        let encoder = model.encoder
-        let headNames = Set(model.savedModules.map(\.name))
-        var linears: [Linear] = []
-        switch model.configuration.bias {
-        case .none: return []
-        case .all: linears = encoder.blockLinears + [encoder.pooler].compactMap { $0 }
-        case .loraOnly: linears = model.adapted.map(\.linear)
-        }
-        var biases = linears.filter { !headNames.contains($0.name) }.compactMap { l in l.bias.map { (l.name + ".bias", $0) } }
-        if model.configuration.bias == .all { biases += encoder.layerNorms.map { ($0.name + ".bias", $0.bias) } }
-        return biases
+        let biased = model.biasedLayers
+        return biased.linears.compactMap { l in l.bias.map { (l.name + ".bias", $0) } } + biased.norms.map { ($0.name + ".bias", $0.bias) }
     }
+
 
     /// Head module names that PEFT adds to modules_to_save for sequence classification by itself.
     static let headModuleNames = ["classifier", "score", "pre_classifier"]

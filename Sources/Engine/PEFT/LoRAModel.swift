@@ -43,6 +43,18 @@ public final class LoRAModel: @unchecked Sendable {
         return modules
     }
 
+    /// The layers whose biases train beside the adapters, by PEFT's bias mode: none; all (every linear
+    /// layer's and LayerNorm's); lora_only (the adapted layers'). The saved modules' own biases train with them.
+    public var biasedLayers: (linears: [Linear], norms: [LayerNorm]) {
+        let saved = Set(savedModules.map(\.name))
+        func biased(_ linears: [Linear]) -> [Linear] { linears.filter { $0.bias != nil && !saved.contains($0.name) } }
+        switch configuration.bias {
+        case .none: return ([], [])
+        case .all: return (biased(encoder.blockLinears + [encoder.pooler].compactMap { $0 }), encoder.layerNorms)
+        case .loraOnly: return (biased(adapted.map(\.linear)), [])
+        }
+    }
+
     /// The layers a target list selects, by PEFT's rule; throws when it selects none.
     static func resolveTargets(_ targets: LoRATargets, in encoder: Encoder) throws -> [Linear] {
         let candidates = encoder.blockLinears + [encoder.pooler].compactMap { $0 }
@@ -65,28 +77,9 @@ public final class LoRAModel: @unchecked Sendable {
         var parameters = encoder.prepareTraining(.headOnly)
         let saved = savedModules
         for linear in saved { parameters += encoder.makeTrainable(linear, weight: true, bias: true) }
-        let headNames = Set(saved.map(\.name))
-        let biased: [Linear]
-        switch configuration.bias {
-        case .none: biased = []
-        case .all: biased = encoder.blockLinears + [encoder.pooler].compactMap { $0 }
-        case .loraOnly: biased = adapted.map(\.linear)
-        }
-        for linear in biased where !headNames.contains(linear.name) {
-            guard let bias = linear.bias else { continue }
-            let gradient = Tensor(zeros: bias.shape)
-            bias.makeWritable()
-            linear.biasGradient = gradient
-            parameters.append(Parameter(name: linear.name + ".bias", value: bias, gradient: gradient, decays: false))
-        }
-        if configuration.bias == .all {
-            for norm in encoder.layerNorms {
-                let gradient = Tensor(zeros: norm.bias.shape)
-                norm.bias.makeWritable()
-                norm.biasGradient = gradient
-                parameters.append(Parameter(name: norm.name + ".bias", value: norm.bias, gradient: gradient, decays: false))
-            }
-        }
+        let biased = biasedLayers
+        for linear in biased.linears { parameters += encoder.makeTrainable(linear, weight: false, bias: true) }
+        for norm in biased.norms { parameters += encoder.makeTrainable(norm, weight: false) }
         for (linear, adapter) in adapted {
             adapter.aGradient.data.update(repeating: 0, count: adapter.aGradient.count)
             adapter.bGradient.data.update(repeating: 0, count: adapter.bGradient.count)
@@ -168,18 +161,9 @@ public final class LoRAModel: @unchecked Sendable {
 
     private func trainableParameterCountWithoutSideEffects() -> Int {
         var count = adapted.reduce(0) { $0 + $1.adapter.a.count + $1.adapter.b.count + ($1.adapter.dora?.magnitude.count ?? 0) }
-        let head = savedModules
-        count += head.reduce(0) { $0 + $1.weight.count + ($1.bias?.count ?? 0) }
-        let headNames = Set(head.map(\.name))
-        switch configuration.bias {
-        case .none: break
-        case .all:
-            count += (encoder.blockLinears + [encoder.pooler].compactMap { $0 }).filter { !headNames.contains($0.name) }
-                .reduce(0) { $0 + ($1.bias?.count ?? 0) }
-            count += encoder.layerNorms.reduce(0) { $0 + $1.bias.count }
-        case .loraOnly:
-            count += adapted.map(\.linear).filter { !headNames.contains($0.name) }.reduce(0) { $0 + ($1.bias?.count ?? 0) }
-        }
+        count += savedModules.reduce(0) { $0 + $1.weight.count + ($1.bias?.count ?? 0) }
+        let biased = biasedLayers
+        count += biased.linears.reduce(0) { $0 + ($1.bias?.count ?? 0) } + biased.norms.reduce(0) { $0 + $1.bias.count }
         return count
     }
 }

@@ -26,15 +26,14 @@ public enum BLAS {
     public static func linear(
         _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int,
-        into y: UnsafeMutablePointer<Float>, accumulate: Bool = false
+        into y: UnsafeMutablePointer<Float>
     ) {
-        if let bias, !accumulate {
+        if let bias {
             for r in 0..<rows { (y + r * outFeatures).update(from: bias, count: outFeatures) }
         }
         gemm(transposeB: true, m: rows, n: outFeatures, k: inFeatures,
              a: x, lda: inFeatures, b: weight, ldb: inFeatures,
-             beta: (bias != nil || accumulate) ? 1 : 0, c: y, ldc: outFeatures)
-        if let bias, accumulate { Kernels.addRowVector(bias, to: y, rows: rows, columns: outFeatures) }
+             beta: bias != nil ? 1 : 0, c: y, ldc: outFeatures)
     }
 }
 

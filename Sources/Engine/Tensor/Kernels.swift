@@ -15,6 +15,17 @@ public enum Kernels {
         while i < count { y[i] += x[i]; i += 1 }
     }
 
+    /// y[i] *= m[i] (applying a dropout mask, or its backward)
+    @inlinable
+    public static func multiply(_ y: UnsafeMutablePointer<Float>, by m: UnsafePointer<Float>, count: Int) {
+        var i = 0
+        while i + vectorWidth <= count {
+            store(load(y + i) * load(m + i), to: y + i)
+            i += vectorWidth
+        }
+        while i < count { y[i] *= m[i]; i += 1 }
+    }
+
     /// y[i] *= s
     @inlinable
     public static func scale(_ y: UnsafeMutablePointer<Float>, by s: Float, count: Int) {
@@ -24,12 +35,6 @@ public enum Kernels {
             i += vectorWidth
         }
         while i < count { y[i] *= s; i += 1 }
-    }
-
-    /// m[r, c] += v[c] for every row r of m[rows, columns].
-    @inlinable
-    public static func addRowVector(_ v: UnsafePointer<Float>, to m: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
-        for r in 0..<rows { add(v, into: m + r * columns, count: columns) }
     }
 
     /// Exact (erf) GELU in place: x · ½ · (1 + erf(x / √2)), as torch.nn.functional.gelu.
