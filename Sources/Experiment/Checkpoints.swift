@@ -96,6 +96,17 @@ extension ClassifierTrainer {
         state = restored
     }
 
+    /// The training options a checkpoint was written with (its config.json), so a run can be rebuilt
+    /// from disk alone.
+    public static func options(inCheckpoint checkpoint: URL) throws -> TrainingOptions {
+        let url = checkpoint.appendingPathComponent("config.json")
+        let settings: [String: String]
+        do { settings = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: url)) } catch {
+            throw TrainingError("\(url.path): unreadable (\(error))")
+        }
+        return try TrainingOptions(settings: settings)
+    }
+
     /// The checkpoints in `folder`, oldest step first.
     public static func checkpoints(in folder: URL) -> [(step: Int, url: URL)] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []

@@ -129,9 +129,9 @@ public enum ClassifierTrial {
     /// A trial on fixed training and validation rows; see `make(modelFolder:tokenizer:baseOptions:baseLoRA:withoutLoRA:)`.
     public static func make(modelFolder: URL, tokenizer: any Tokenizer, train: LabeledTexts, validation: LabeledTexts,
                             baseOptions: TrainingOptions = TrainingOptions(), baseLoRA: LoRAConfiguration? = nil,
-                            withoutLoRA: BaseTraining = .full) -> TrialRunner {
+                            withoutLoRA: BaseTraining = .full, cancellation: CancellationToken? = nil) -> TrialRunner {
         let run = make(modelFolder: modelFolder, tokenizer: tokenizer, baseOptions: baseOptions, baseLoRA: baseLoRA,
-                       withoutLoRA: withoutLoRA)
+                       withoutLoRA: withoutLoRA, cancellation: cancellation)
         return { configuration in try run(configuration, train, validation) }
     }
 
@@ -140,8 +140,10 @@ public enum ClassifierTrial {
     /// LoRA (same seed) when there is a LoRA setup, else trains the `withoutLoRA` parameters, then evaluates
     /// the final weights (the best ones when `eval_every` and keep-the-best are on) on the validation rows.
     /// The validation rows go to the trainer only when `evalEvery` is set, for early stopping and keep-the-best.
+    /// A cancelled `cancellation` stops the trial's training within a step and the trial throws "interrupted".
     public static func make(modelFolder: URL, tokenizer: any Tokenizer, baseOptions: TrainingOptions = TrainingOptions(),
-                            baseLoRA: LoRAConfiguration? = nil, withoutLoRA: BaseTraining = .full) -> FoldTrialRunner {
+                            baseLoRA: LoRAConfiguration? = nil, withoutLoRA: BaseTraining = .full,
+                            cancellation: CancellationToken? = nil) -> FoldTrialRunner {
         { configuration, train, validation in
             var options = baseOptions, lora = baseLoRA
             try apply(configuration, to: &options, lora: &lora)
@@ -150,7 +152,9 @@ public enum ClassifierTrial {
             let trainer = try ClassifierTrainer(encoder: encoder, tokenizer: tokenizer,
                                                 parameters: adapters?.trainableParameters() ?? encoder.prepareTraining(withoutLoRA),
                                                 adapters: adapters, options: options)
+            trainer.cancellation = cancellation
             try trainer.train(train, validation: options.evalEvery == nil ? nil : validation)
+            if cancellation?.isCancelled == true { throw TrainingError("interrupted") }
             let predictions = try predict(validation.texts, encoder: encoder, tokenizer: tokenizer, maxLength: options.maxLength)
             return ValidationMetrics(labels: validation.labels, predictions: predictions, labelNames: validation.labelNames)
         }

@@ -68,6 +68,49 @@ public struct TrainingOptions: Sendable, Equatable {
         return values
     }
 
+    /// Options from `settings` (as written by `settings`); keys it does not know (such as an adapter's
+    /// r and alpha) are left for others, a malformed value is an error naming the key.
+    public init(settings: [String: String]) throws {
+        func number(_ key: String) throws -> Double? {
+            guard let text = settings[key] else { return nil }
+            guard let value = Double(text) else { throw TrainingError("\(key): not a number: \(text)") }
+            return value
+        }
+        func integer(_ key: String) throws -> Int? { try number(key).map { Int($0) } }
+        func flag(_ key: String) -> Bool? { settings[key].map { $0 == "true" } }
+        if let v = try integer("epochs") { epochs = v }
+        maxSteps = try integer("max_steps")
+        if let v = try number("lr") { learningRate = v }
+        if let v = try integer("batch") { batchSize = v }
+        if let v = try integer("accumulate") { accumulate = v }
+        if let v = try integer("warmup") { warmup = .steps(v) }
+        if let v = try number("warmup_ratio") { warmup = .ratio(v) }
+        if let v = settings["schedule"] { schedule = try LearningRateSchedule.Kind(name: v) }
+        if let v = try number("weight_decay") { weightDecay = v }
+        if let v = settings["clip"] { clip = v == "none" ? nil : try number("clip") }
+        if let v = try integer("seed") { seed = UInt64(v) }
+        if let v = try integer("max_length") { maxLength = v }
+        if let v = flag("model_dropout") { modelDropout = v }
+        evalEvery = try integer("eval_every")
+        saveEvery = try integer("save_every")
+        if let v = try integer("keep") { keep = v }
+        patience = try integer("patience")
+        if let v = settings["best"] {
+            guard let metric = BestMetric(rawValue: v) else { throw TrainingError("best: unknown metric \(v)") }
+            best = metric
+        }
+        if let v = flag("restore_best") { restoreBest = v }
+        if let v = flag("group_by_length") { groupByLength = v }
+        let weights = try settings["class_weights"].map { text in
+            try text.split(separator: ",").map { part -> Float in
+                guard let w = Float(part) else { throw TrainingError("class_weights: not a number: \(part)") }
+                return w
+            }
+        }
+        loss = CrossEntropy(classWeights: weights, labelSmoothing: Float(try number("label_smoothing") ?? 0))
+        try validate()
+    }
+
     /// Checks ranges; the error names the option.
     public func validate() throws {
         func check(_ ok: Bool, _ message: String) throws { if !ok { throw TrainingError(message) } }
