@@ -49,14 +49,21 @@ let package = Package(
             dependencies: ["FinchCheckpoint", "FinchData", "FinchMetrics", "FinchModels", "FinchOptim", "FinchPEFT", "FinchTensor", "FinchTokenizers"],
             path: "Sources/Experiment"),
 
+        // Language: syntax, sessions, commands, rendering; front ends hand it source text.
+        .target(
+            name: "FinchLanguage",
+            dependencies: ["FinchCheckpoint", "FinchData", "FinchExperiment", "FinchMetrics", "FinchModels", "FinchOptim", "FinchPEFT",
+                           "FinchPlot", "FinchTensor", "FinchTokenizers"],
+            path: "Sources/Language"),
+
         // Front ends
         .target(name: "FinchKernel", dependencies: ["CZeroMQ", "CCrypto"], path: "Sources/Kernel"),
-        .target(name: "FinchREPL", dependencies: ["CEdit"], path: "Sources/REPL"),
+        .target(name: "FinchREPL", dependencies: ["CEdit", "FinchLanguage"], path: "Sources/REPL"),
         .executableTarget(
             name: "finch",
             dependencies: [
                 "FinchTensor", "FinchCheckpoint", "FinchModels", "FinchTokenizers", "FinchKernel", "FinchREPL",
-                "FinchData", "FinchExperiment", "FinchMetrics", "FinchOptim", "FinchPEFT",
+                "FinchData", "FinchExperiment", "FinchMetrics", "FinchOptim", "FinchPEFT", "FinchLanguage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/finch"
@@ -74,7 +81,8 @@ let package = Package(
         .testTarget(name: "PlotTests", dependencies: ["FinchPlot"], path: "Tests/PlotTests", exclude: ["Golden"]),
         .testTarget(name: "OptimTests", dependencies: ["FinchOptim", "TestSupport"], path: "Tests/OptimTests"),
         .testTarget(name: "ModelTests", dependencies: ["FinchModels", "TestSupport"], path: "Tests/ModelTests"),
-        .testTarget(name: "FrontEndTests", dependencies: ["FinchKernel", "FinchREPL", "TestSupport"], path: "Tests/FrontEndTests"),
+        .testTarget(name: "LanguageTests", dependencies: ["FinchLanguage", "TestSupport"], path: "Tests/LanguageTests", exclude: ["Golden"]),
+        .testTarget(name: "FrontEndTests", dependencies: ["FinchKernel", "FinchREPL", "FinchLanguage", "TestSupport"], path: "Tests/FrontEndTests"),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -1,0 +1,119 @@
+import Foundation
+import FinchModels
+import FinchPEFT
+import FinchTensor
+
+/// lora, bitfit, full, params: how the next `train` changes the model.
+enum AdapterCommands {
+    static let all: [CommandSpec] = [lora, bitfit, full, params]
+
+    static let lora = CommandSpec(
+        "lora", group: .model, summary: "Attach LoRA adapters (rsLoRA and DoRA by option) to the loaded model",
+        options: [
+            ArgumentSpec("r", .integer(min: 1, max: 4096), default: "16", help: "Rank of the update B·A"),
+            ArgumentSpec("alpha", .number(min: 0), default: "32", help: "Scale: the update is multiplied by alpha/r (alpha/√r with rslora)"),
+            ArgumentSpec("dropout", .number(min: 0, max: 0.99), default: "0.05", help: "Dropout on the adapter's input while training"),
+            ArgumentSpec("targets", .list(.name), default: "[query, value]",
+                         help: "Module names to adapt (PEFT's rule: equal to or ending with the name), or all-linear"),
+            ArgumentSpec("rslora", .bool, default: "false", help: "Rank-stabilised scaling alpha/√r"),
+            ArgumentSpec("dora", .bool, default: "false", help: "DoRA: a trained magnitude per output row on top of the LoRA direction"),
+            ArgumentSpec("bias", .choice(LoRABias.allCases.map(\.rawValue)), default: "none", help: "Biases that train beside the adapters"),
+            ArgumentSpec("modules_to_save", .list(.name), default: "[]", help: "Modules trained in full and saved with the adapter (the head always is)"),
+        ],
+        details: "Names follow PEFT: targets=[query, value] for BERT-family models, targets=[q_lin, v_lin] for DistilBERT. The base weights stay frozen; the head trains and is saved with the adapter.",
+        example: "lora r=16 alpha=32 targets=[query, value]\nlora r=8 alpha=16 targets=all-linear rslora=true") { call in
+        let targets = call.strings("targets")
+        var configuration = LoRAConfiguration(
+            rank: call.int("r", default: 16), alpha: Float(call.double("alpha", default: 32)),
+            dropout: Float(call.double("dropout", default: 0.05)),
+            targets: targets == ["all-linear"] ? .allLinear : (targets.isEmpty ? .modules(["query", "value"]) : .modules(targets)),
+            rankStabilized: call.bool("rslora", default: false), bias: LoRABias(rawValue: call.string("bias", default: "none"))!,
+            modulesToSave: call.strings("modules_to_save"), useDoRA: call.bool("dora", default: false))
+        if targets.isEmpty, call.trainer.encoder?.config.family == .distilbert { configuration.targets = .modules(["q_lin", "v_lin"]) }
+        let note = try prepareFreshModel(call)
+        let (encoder, _) = try call.trainer.classifier()
+        let model: LoRAModel
+        do {
+            model = try LoRAModel(encoder: encoder, configuration: configuration, seed: call.interpreter.seed)
+        } catch let error as PEFTError {
+            throw call.error("\(error)", at: call.has("targets") ? "targets" : nil)
+        }
+        call.trainer.adapters = model
+        call.trainer.method = .lora(configuration)
+        call.trainer.parameters = model.trainableParameters()
+        return counts(call, prefix: note)
+    }
+
+    static let bitfit = CommandSpec(
+        "bitfit", group: .model, summary: "Train only the biases (BitFit) and the head",
+        example: "bitfit") { call in try train(.bitfit, call) }
+
+    static let full = CommandSpec(
+        "full", group: .model, summary: "Train every parameter (full fine-tuning)",
+        example: "full") { call in try train(.full, call) }
+
+    /// Sets a method without adapters: which of the model's own parameters train.
+    private static func train(_ method: TrainingMethod, _ call: Invocation) throws -> Output {
+        let note = try prepareFreshModel(call)
+        let (encoder, _) = try call.trainer.classifier()
+        call.trainer.parameters = encoder.prepareTraining(method == .full ? .full : .bitfit)
+        call.trainer.method = method
+        return counts(call, prefix: note)
+    }
+
+    static let params = CommandSpec(
+        "params", group: .model, summary: "Trainable and total parameters, as PEFT's print_trainable_parameters counts them",
+        example: "params") { call in
+        _ = try call.trainer.model()
+        guard call.trainer.method != nil else {
+            throw SessionError("no training method set", hint: "choose one: lora r=16, bitfit or full")
+        }
+        return counts(call, prefix: nil)
+    }
+
+    /// "trainable params: 148,226 || all params: 22,861,058 || trainable%: 0.6484"
+    static func counts(_ call: Invocation, prefix: String?) -> Output {
+        let session = call.trainer
+        let trainable = session.parameters.reduce(0) { $0 + $1.value.count }
+        let total = session.adapters?.parameterCounts().total ?? session.encoder?.baseParameterCount ?? 0
+        let percent = total == 0 ? 0 : 100 * Double(trainable) / Double(total)
+        let line = "trainable params: \(Render.grouped(trainable)) || all params: \(Render.grouped(total)) || trainable%: \(Render.fixed(percent))"
+        let method = session.method.map(describe) ?? ""
+        let text = [prefix, method, line].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: "\n")
+        return Output(plain: text, json: .object([("method", .string(session.method?.name ?? "")), ("trainable", JSONValue(trainable)),
+                                                  ("total", JSONValue(total)), ("trainable_percent", JSONValue(percent))]))
+    }
+
+    /// "lora r=16 alpha=32 dropout=0.05 targets=[query, value]"
+    static func describe(_ method: TrainingMethod) -> String {
+        switch method {
+        case .lora(let c):
+            let targets: String = switch c.targets {
+            case .allLinear: "all-linear"
+            case .modules(let names): "[" + names.joined(separator: ", ") + "]"
+            }
+            var text = "lora r=\(c.rank) alpha=\(Value.format(Double(c.alpha))) dropout=\(Value.format(Double(c.dropout))) targets=\(targets)"
+            if c.rankStabilized { text += " rslora=true" }
+            if c.useDoRA { text += " dora=true" }
+            if c.bias != .none { text += " bias=\(c.bias.rawValue)" }
+            return text
+        case .bitfit: return "bitfit (biases and head)"
+        case .full: return "full fine-tuning"
+        }
+    }
+
+    /// Before a new method: removes the old adapter, or reloads the model when a run or a merge changed
+    /// its weights, so every method starts from the checkpoint. Returns a note when it reloaded.
+    static func prepareFreshModel(_ call: Invocation) throws -> String? {
+        let session = call.trainer
+        _ = try session.classifier()
+        let changed = session.run != nil || session.adapters?.isMerged == true || session.method == .full || session.method == .bitfit
+        if changed {
+            try TrainCommands.restoreBaseWeights(call)
+            return "model reloaded from \(session.modelName): the previous method's changes are gone"
+        }
+        if let adapters = session.adapters { try adapters.detach() }
+        session.resetTraining()
+        return nil
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import FinchTensor
+
+/// help, print, seed, threads, sessions, reset, clear, sleep.
+enum GeneralCommands {
+    static let all: [CommandSpec] = [help, print, seed, threads, sessions, reset, clear, sleep]
+
+    static let help = CommandSpec(
+        "help", group: .general, summary: "List the commands, or show one command's usage, options and an example",
+        positionals: [ArgumentSpec("command", .name, repeats: true, help: "A command's words, e.g. data load")],
+        details: "In a notebook, COMMAND? (or ?COMMAND) shows the same text in the pager.",
+        example: "help\nhelp lora\nhelp data split") { call in
+        try Help.output(for: call.strings("command"), at: call.range("command"))
+    }
+
+    static let print = CommandSpec(
+        "print", group: .general, summary: "Print a value (strings without quotes)",
+        positionals: [ArgumentSpec("value", .any, optional: false, repeats: true, help: "Values to print, separated by spaces")],
+        options: [ArgumentSpec("to", .choice(["stdout", "stderr"]), default: "stdout", help: "The stream to print to")],
+        example: "print \"hello, world\"\nlr = 2e-4\nprint \"lr is\" lr * 2") { call in
+        let text = call.list("value").map(\.plainText).joined(separator: " ")
+        call.emit(.stream(toStandardError: call.string("to") == "stderr", text: text + "\n"))
+        return nil
+    }
+
+    static let seed = CommandSpec(
+        "seed", group: .general, summary: "Set the seed for splits, samples, folds, new heads and adapters, and training",
+        positionals: [ArgumentSpec("value", .integer(min: 0), optional: false, help: "The seed")],
+        details: "Commands that take seed=N use it when given; otherwise they use this one (42 at the start). Reruns with the same seed and thread count reproduce every number.",
+        example: "seed 7") { call in
+        call.interpreter.seed = UInt64(call.int("value")!)
+        return Output(plain: "seed \(call.interpreter.seed)", json: .object([("seed", JSONValue(Int(call.interpreter.seed)))]))
+    }
+
+    static let threads = CommandSpec(
+        "threads", group: .general, summary: "Set (or show) the number of threads for matrix products",
+        positionals: [ArgumentSpec("count", .integer(min: 1, max: 64), help: "Threads for OpenBLAS")],
+        details: "One thread is the default: measured here, a second thread helps only when the second core is idle.",
+        example: "threads 2\nthreads") { call in
+        if let count = call.int("count") { Threads.setCount(count) }
+        return Output(plain: "threads \(Threads.count) (OpenBLAS core \(Threads.coreName))",
+                      json: .object([("threads", JSONValue(Threads.count)), ("core", .string(Threads.coreName))]))
+    }
+
+    static let sessions = CommandSpec(
+        "sessions", group: .general, summary: "Show the dataset, trainer and metrics sessions",
+        example: "sessions") { call in
+        let d = call.dataset, t = call.trainer, m = call.metrics
+        let dataText = d.rows.map { rows in
+            "\(d.source ?? "?") · \(rows.count) rows · text=\(d.textColumn) label=\(d.labelColumn) · labels \(rows.labelNames.joined(separator: ", "))"
+                + (d.splits.isEmpty ? " · not split" : " · " + ["train", "valid", "test"].map { "\($0) \(d.splits[$0]?.count ?? 0)" }.joined(separator: ", "))
+                + (d.folds.isEmpty ? "" : " · \(d.folds.count) folds")
+        } ?? "empty"
+        var trainerText = t.encoder == nil ? "no model" : "\(t.modelName) (\(t.task.rawValue))"
+        if let method = t.method { trainerText += " · \(method.name)" }
+        if let run = t.run { trainerText += " · last run step \(run.trainer.state.step)/\(run.trainer.state.totalSteps)\(run.finished ? "" : " (can resume)")" }
+        let metricsText = "\(m.runs.runs.count) run\(m.runs.runs.count == 1 ? "" : "s")" + (m.lastEvaluation.map { " · last eval on \($0.split): accuracy \(Render.fixed($0.metrics.accuracy))" } ?? "")
+        let variables = call.interpreter.variables.keys.sorted().map { "\($0) = \(call.interpreter.variables[$0]!.sourceText)" }.joined(separator: ", ")
+        let rows = [["dataset", dataText], ["trainer", trainerText], ["metrics", metricsText], ["variables", variables.isEmpty ? "none" : variables]]
+        return Render.table(columns: ["session", "state"], rows: rows,
+                            json: .object(rows.map { ($0[0], .string($0[1])) }))
+    }
+
+    static let reset = CommandSpec(
+        "reset", group: .general, summary: "Clear a session: data, model, train, metrics or all",
+        positionals: [ArgumentSpec("what", .choice(["data", "model", "train", "metrics", "variables", "all"]), optional: false,
+                                   help: "data: the table and splits; model: the model and its adapter; train: the adapter/method and last run (the model stays); metrics: runs and evaluations; variables; all")],
+        example: "reset train\nreset all") { call in
+        let what = call.string("what")!
+        if what == "data" || what == "all" { call.dataset.reset() }
+        if what == "model" || what == "all" { call.trainer.reset() }
+        if what == "train" { try TrainCommands.restoreBaseWeights(call) }
+        if what == "metrics" || what == "all" { call.metrics.reset() }
+        if what == "variables" || what == "all" { call.interpreter.variables = [:] }
+        return Output(plain: "reset \(what)", json: .object([("reset", .string(what))]))
+    }
+
+    static let clear = CommandSpec(
+        "clear", group: .general, summary: "Clear the cell's output (the terminal's screen in the REPL)",
+        example: "clear") { call in
+        call.emit(.clear)
+        return nil
+    }
+
+    static let sleep = CommandSpec(
+        "sleep", group: .general, summary: "Wait a number of seconds (interruptible; useful in demos and tests)",
+        positionals: [ArgumentSpec("seconds", .number(min: 0, max: 86_400), optional: false, help: "How long to wait")],
+        example: "sleep 1.5") { call in
+        let end = DispatchTime.now().uptimeNanoseconds + UInt64(call.double("seconds")! * 1e9)
+        while DispatchTime.now().uptimeNanoseconds < end {
+            if call.isCancelled { throw Interrupted("sleep interrupted") }
+            usleep(20_000)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import FinchData
+import FinchExperiment
+import FinchMetrics
+import FinchModels
+import FinchPEFT
+import FinchTensor
+import FinchTokenizers
+
+/// The dataset session: the loaded table, its labeled rows, splits and folds.
+public final class DatasetSession {
+    /// The file the rows came from, as the user wrote it.
+    public internal(set) var source: String?
+    public internal(set) var table: Table?
+    public internal(set) var textColumn = ""
+    public internal(set) var labelColumn = ""
+    /// Every loaded row, labels as indices into `labelNames`.
+    public internal(set) var rows: LabeledTexts?
+    /// Row indices of each split ("train", "valid", "test"); empty before `data split`.
+    public internal(set) var splits: [String: [Int]] = [:]
+    public internal(set) var folds: [Fold] = []
+
+    public var isLoaded: Bool { rows != nil }
+    public var labelNames: [String] { rows?.labelNames ?? [] }
+
+    public func reset() {
+        source = nil; table = nil; rows = nil; splits = [:]; folds = []
+        textColumn = ""; labelColumn = ""
+    }
+
+    func loaded() throws -> LabeledTexts {
+        guard let rows else { throw SessionError("no data loaded", hint: "load a table first: data load \"file.csv\" text=COLUMN label=COLUMN") }
+        return rows
+    }
+
+    /// The rows training uses: the train split, or every row before any split.
+    func trainingRows() throws -> LabeledTexts {
+        let rows = try loaded()
+        guard let indices = splits["train"] else { return rows }
+        guard !indices.isEmpty else { throw SessionError("the train split is empty", hint: "split again with train above 0%") }
+        return rows.subset(indices)
+    }
+
+    /// The rows of a named split; "all" is every row.
+    func rows(of split: String) throws -> LabeledTexts {
+        let rows = try loaded()
+        if split == "all" { return rows }
+        guard !splits.isEmpty else {
+            throw SessionError("there is no '\(split)' split yet", hint: "split the data first: data split train=80% valid=10% test=10% (or use split=all)")
+        }
+        guard let indices = splits[split], !indices.isEmpty else {
+            throw SessionError("the '\(split)' split is empty", hint: "splits: " + splits.keys.sorted().map { "\($0) (\(splits[$0]!.count) rows)" }.joined(separator: ", "))
+        }
+        return rows.subset(indices)
+    }
+
+    /// Validation rows for training: the valid split when it has rows.
+    func validationRows() -> LabeledTexts? {
+        guard let rows, let indices = splits["valid"], !indices.isEmpty else { return nil }
+        return rows.subset(indices)
+    }
+}
+
+/// How the model is trained: which parameters move.
+public enum TrainingMethod: Sendable, Equatable {
+    case lora(LoRAConfiguration)
+    case bitfit
+    case full
+
+    public var name: String {
+        switch self {
+        case .lora(let c): c.useDoRA ? "dora" : (c.rankStabilized ? "rslora" : "lora")
+        case .bitfit: "bitfit"
+        case .full: "full"
+        }
+    }
+}
+
+/// What a loaded model is for.
+public enum ModelTask: String, Sendable, CaseIterable {
+    case classify, embed
+}
+
+/// The trainer session: the base model, its adapter or training method, and the last run (for resume).
+public final class TrainerSession {
+    public internal(set) var modelFolder: URL?
+    public internal(set) var modelName = ""
+    public internal(set) var task: ModelTask = .classify
+    public internal(set) var tokenizer: (any Tokenizer)?
+    public internal(set) var encoder: Encoder?
+    /// Label names the head was made for (empty for `embed`).
+    public internal(set) var labelNames: [String] = []
+    /// The seed the head was initialised with (a reload gives the same head).
+    var headSeed: UInt64 = 42
+    public internal(set) var method: TrainingMethod?
+    public internal(set) var adapters: LoRAModel?
+    /// The parameters the next `train` updates.
+    public internal(set) var parameters: [Parameter] = []
+    /// The last run, kept for `train resume`.
+    var run: TrainingRun?
+
+    public func reset() {
+        modelFolder = nil; modelName = ""; tokenizer = nil; encoder = nil; labelNames = []
+        resetTraining()
+    }
+
+    /// Forgets the method and the last run (the model stays).
+    func resetTraining() {
+        method = nil; adapters = nil; parameters = []; run = nil
+    }
+
+    func model() throws -> (encoder: Encoder, tokenizer: any Tokenizer) {
+        guard let encoder, let tokenizer else {
+            throw SessionError("no model loaded", hint: "load one first: model load \"all-MiniLM-L6-v2\" (a folder, or a name under $FINCH_MODELS)")
+        }
+        return (encoder, tokenizer)
+    }
+
+    func classifier() throws -> (encoder: Encoder, tokenizer: any Tokenizer) {
+        let model = try model()
+        guard model.encoder.head != nil else {
+            throw SessionError("the model was loaded with task=embed and has no classification head",
+                               hint: "load it for classification: model load \"\(modelName)\" task=classify")
+        }
+        return model
+    }
+}
+
+/// A training run that can be resumed: its trainer, data and where its checkpoints go.
+struct TrainingRun {
+    let trainer: ClassifierTrainer
+    let data: LabeledTexts
+    let validation: LabeledTexts?
+    let started: Date
+    var finished: Bool
+    /// Learning rate of each finished step (for `plot lr`).
+    var learningRates: [Double]
+}
+
+/// The metrics session: every run and evaluation, for comparison.
+public final class MetricsSession {
+    public let runs = RunLog()
+    /// The last `eval`: which split, its rows, predictions and metrics.
+    var lastEvaluation: Evaluation?
+    var lastLRFind: LearningRateFinder.Result?
+
+    public func reset() {
+        runs.removeAll()
+        lastEvaluation = nil
+        lastLRFind = nil
+    }
+}
+
+struct Evaluation {
+    let split: String
+    let data: LabeledTexts
+    let predictions: ClassifierPredictions
+    let metrics: ClassificationMetrics
+    let loss: Double
+}
+
+/// A failure because a session lacks something, with what to do about it.
+public struct SessionError: Error, CustomStringConvertible {
+    public let problem: String
+    public let hint: String?
+    public init(_ problem: String, hint: String? = nil) {
+        self.problem = problem
+        self.hint = hint
+    }
+    public var description: String { problem }
+}

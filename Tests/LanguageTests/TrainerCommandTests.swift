@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+import FinchLanguage
+import TestSupport
+
+/// A host that interrupts the interpreter at the first progress update of a command.
+final class InterruptingHost: LanguageHost {
+    let interpreter: Interpreter
+    var events: [LanguageEvent] = []
+    init(_ interpreter: Interpreter) { self.interpreter = interpreter }
+    func emit(_ event: LanguageEvent) {
+        events.append(event)
+        if case .progress = event { interpreter.interrupt() }
+    }
+    func readLine(prompt: String) throws -> String { throw RecordingHost.InputNotAvailable() }
+}
+
+@Suite(.serialized) struct TrainerCommandTests {
+    @Test func loraCountsParametersAsPEFTDoes() throws {
+        let interpreter = try sst2Session()
+        let result = run(interpreter, "lora r=4 alpha=8 targets=[query, value]")
+        try check(result)
+        // 6 layers × {query, value} × (A: 4×384 + B: 384×4), plus the classifier head 384×2 + 2.
+        #expect(result.json?["trainable"]?.number == Double(6 * 2 * (4 * 384 + 384 * 4) + 384 * 2 + 2))
+        #expect(result.plain.contains("trainable params: 37,634 || all params:"))
+        #expect(run(interpreter, "params").json?["trainable"]?.number == 37_634)
+        let bitfit = run(interpreter, "bitfit")
+        try check(bitfit)
+        #expect(bitfit.json?["method"] == "bitfit")
+        let full = run(interpreter, "full")
+        #expect(full.json?["trainable"]?.number == full.json?["total"]?.number)
+    }
+
+    @Test func optionErrorsNameTheKeyAndShowWhatIsAllowed() throws {
+        let interpreter = try sst2Session()
+        #expect(run(interpreter, "lora r=0").failure?.rendered == """
+            cell[1]:1:8: error: 'r' is out of range: 0
+            lora r=0
+                   ^
+            note: expected an integer from 1 to 4096
+            """)
+        #expect(run(interpreter, "lora alpah=16").failure?.rendered == """
+            cell[1]:1:6: error: unknown option 'alpah' for 'lora'
+            lora alpah=16
+                 ^~~~~
+            note: did you mean 'alpha'?
+            note: options of 'lora': r, alpha, dropout, targets, rslora, dora, bias, modules_to_save
+            """)
+        #expect(run(interpreter, "lora r=\"big\"").failure?.rendered == """
+            cell[1]:1:8: error: 'r' expects an integer from 1 to 4096, not a string ("big")
+            lora r="big"
+                   ^~~~~
+            """)
+        #expect(run(interpreter, "train schedule=cosin").failure?.rendered == """
+            cell[1]:1:16: error: 'schedule' cannot be 'cosin'
+            train schedule=cosin
+                           ^~~~~
+            note: did you mean 'cosine'?
+            note: allowed values: constant, constant_with_warmup, linear, cosine, cosine_with_restarts, polynomial
+            """)
+        #expect(run(interpreter, "train max_steps=2").failure?.rendered == """
+            cell[1]:1:1: error: no training method set
+            train max_steps=2
+            ^~~~~
+            note: choose one first: lora r=16 alpha=32, bitfit or full
+            """)
+    }
+
+    @Test func trainRecordsARunAndProgressUpdatesOneDisplay() throws {
+        let interpreter = try sst2Session(extra: "lora r=4 alpha=8")
+        let host = RecordingHost()
+        let result = run(interpreter, "train max_steps=4 batch=8 max_length=32 lr=1e-3", host: host)
+        try check(result)
+        #expect(result.json?["steps"]?.number == 4)
+        #expect(result.json?["accuracy"]?.number != nil, "evaluated on the valid split")
+        let updates = host.progress
+        #expect(!updates.isEmpty)
+        #expect(Set(updates.map(\.id)).count == 1)
+        #expect(updates.last?.finished == true)
+        #expect(updates.last?.output.plain.hasPrefix("step 4/4") == true)
+        #expect(interpreter.metrics.runs.runs.count == 1)
+        #expect(run(interpreter, "train resume").failure?.diagnostic.message == "the last run finished at step 4")
+    }
+
+    @Test func interruptedTrainResumesToTheSameLossesAsAnUninterruptedRun() throws {
+        let reference = try sst2Session(extra: "lora r=4 alpha=8")
+        try check(run(reference, "train max_steps=6 batch=8 max_length=32 lr=1e-3 seed=5"))
+        let expected = reference.metrics.runs.runs.last!.losses
+
+        let interpreter = try sst2Session(extra: "lora r=4 alpha=8")
+        let host = InterruptingHost(interpreter)
+        let stopped = interpreter.run(SourceText(name: "cell[1]", text: "train max_steps=6 batch=8 max_length=32 lr=1e-3 seed=5"), host: host)
+        let failure = try #require(stopped.failure)
+        #expect(failure.interrupted)
+        #expect(failure.diagnostic.message.contains("`train resume` continues"))
+        try check(run(interpreter, "train resume"))
+        #expect(interpreter.metrics.runs.runs.last?.losses == expected)
+    }
+
+    @Test func savedAdapterLoadsBackToTheSamePredictions() throws {
+        let interpreter = try sst2Session(extra: "lora r=4 alpha=8")
+        try check(run(interpreter, "train max_steps=2 batch=8 max_length=32 lr=1e-3"))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("finch-lang-adapter-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let text = "a gorgeous , witty , seductive movie ."
+        let before = run(interpreter, "predict \"\(text)\"").json
+        try check(run(interpreter, "save adapter \"\(folder.path)\""))
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("adapter_model.safetensors").path))
+        try check(run(interpreter, "reset train\nload adapter \"\(folder.path)\""))
+        #expect(run(interpreter, "predict \"\(text)\"").json == before)
+        try check(run(interpreter, "merge"))
+        let merged = run(interpreter, "predict \"\(text)\"").json
+        let p0 = merged?.array?.first?["probabilities"] ?? merged?["probabilities"]
+        let q0 = before?.array?.first?["probabilities"] ?? before?["probabilities"]
+        #expect(p0 != nil && q0 != nil)
+        try check(run(interpreter, "unmerge"))
+    }
+
+    @Test func saveAdapterAsksBeforeWritingIntoAForeignFolder() throws {
+        let interpreter = try sst2Session(extra: "lora r=2")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("finch-lang-foreign-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data("notes".utf8).write(to: folder.appendingPathComponent("notes.txt"))
+        let noInput = run(interpreter, "save adapter \"\(folder.path)\"")
+        #expect(noInput.failure?.diagnostic.notes.last == "pass overwrite=true to write into a folder that holds other files")
+        let host = RecordingHost()
+        host.answers = ["n"]
+        #expect(run(interpreter, "save adapter \"\(folder.path)\"", host: host).plain == "not saved")
+        host.answers = ["y"]
+        try check(run(interpreter, "save adapter \"\(folder.path)\"", host: host))
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("adapter_config.json").path))
+    }
+
+    @Test func lrfindLeavesTheWeightsAsTheyWere() throws {
+        let interpreter = try sst2Session(extra: "lora r=4 alpha=8")
+        let text = "an utterly charming film ."
+        let before = run(interpreter, "predict \"\(text)\"").json
+        let result = run(interpreter, "lrfind start=1e-5 end=1 steps=8 batch=8 max_length=32")
+        try check(result)
+        #expect(result.json?["lr"]?.array?.isEmpty == false)
+        #expect(run(interpreter, "predict \"\(text)\"").json == before)
+    }
+
+    @Test func sweepAndCrossValidationRecordRuns() throws {
+        let interpreter = try sst2Session(extra: "lora r=2 alpha=4")
+        let sweep = run(interpreter, "sweep lr=[1e-3, 2e-3] max_steps=2 batch=8 max_length=32")
+        try check(sweep)
+        #expect(sweep.json?.array?.count == 2)
+        #expect(interpreter.metrics.runs.runs.filter { $0.kind == "sweep" }.count == 2)
+        let cv = run(interpreter, "cv k=2 max_steps=2 batch=8 max_length=32")
+        try check(cv)
+        let f1 = try #require(cv.json?["f1_macro"]?["mean"]?.number)
+        #expect(f1 >= 0 && f1 <= 1)
+        #expect(run(interpreter, "runs").plain.contains("cv"))
+    }
+
+    @Test func embedAndTokenizeKeepBengaliExactly() throws {
+        _ = try TestPaths.model("multilingual-e5-small")
+        let interpreter = makeInterpreter()
+        try check(run(interpreter, "model load \"multilingual-e5-small\" task=embed"))
+        let tokens = run(interpreter, "tokenize \"আমি খুব খুশি\"")
+        #expect(tokens.json?["text"] == "আমি খুব খুশি")
+        let embed = run(interpreter, "embed \"আমি খুব খুশি\" \"ami khub khushi\" prefix=\"query: \"")
+        try check(embed)
+        let similarities = try #require(embed.json?["similarities"]?.array)
+        #expect(abs((similarities[0].array?[0].number ?? 0) - 1) < 1e-5)
+        #expect(embed.plain.contains("আমি খুব খুশি"))
+    }
+}
