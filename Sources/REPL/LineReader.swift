@@ -7,10 +7,22 @@ import Foundation
 @preconcurrency import Darwin
 #endif
 
+/// What one read from a `LineReader` gave.
+public enum LineInput: Sendable, Equatable {
+    /// A line, without its line ending.
+    case line(String)
+    /// The user pressed Ctrl-C while editing (the line shown so far is abandoned).
+    case interrupted
+    /// The input ended (Ctrl-D on an empty line, or the end of a pipe or file).
+    case end
+}
+
 /// Reads lines for the REPL: with libedit's line editing and history when the input is the
 /// terminal's standard input, and as plain lines without a prompt otherwise (pipes, files, tests).
 ///
 /// History (libedit's `History`) works in both modes and is loaded from `historyFile` on creation.
+/// In a terminal, TAB asks `completer` for candidates and Ctrl-C abandons the line (`LineInput.interrupted`):
+/// while libedit edits a line the terminal sends no SIGINT, so Ctrl-C is a key like any other there.
 /// A `LineReader` must be used by one thread at a time.
 public final class LineReader {
     /// The prompt shown for the first line of an input.
@@ -21,13 +33,16 @@ public final class LineReader {
     public let historyFile: URL?
     /// Whether lines are read with libedit (the input is a terminal).
     public var isInteractive: Bool { editor != nil }
+    /// Called when TAB is pressed, with the line being edited and the cursor (both in Unicode scalars).
+    public var completer: ((_ line: String, _ cursor: Int) -> LineCompletion)?
 
     private let input: FileHandle
     private let history: OpaquePointer
-    private let editor: OpaquePointer?
-    /// C copies of the two prompts, and the slot libedit's prompt function reads (its client data).
-    private let promptStrings: (first: UnsafeMutablePointer<CChar>, continuation: UnsafeMutablePointer<CChar>)
-    private let promptSlot: UnsafeMutablePointer<UnsafeMutablePointer<CChar>>
+    private var editor: OpaquePointer?
+    /// The prompt libedit's prompt function shows now (a C string owned by this reader).
+    private var currentPrompt: UnsafeMutablePointer<CChar>
+    /// Set by the Ctrl-C key while a line is edited.
+    private var interruptedWhileEditing = false
     /// Bytes read from a non-terminal input but not yet returned, from `pendingStart` on.
     private var pending: [UInt8] = []
     private var pendingStart = 0
@@ -55,44 +70,101 @@ public final class LineReader {
         if let historyFile, FileManager.default.fileExists(atPath: historyFile.path) {
             _ = EditLineBridge.history(history, H_LOAD, string: historyFile.path)
         }
-
-        promptStrings = (strdup(prompt), strdup(continuationPrompt))
-        promptSlot = .allocate(capacity: 1)
-        promptSlot.initialize(to: promptStrings.first)
+        currentPrompt = strdup(prompt)
 
         let fd = input.fileDescriptor
         if fd == STDIN_FILENO, isatty(fd) == 1, let editor = el_init("finch", stdin, stdout, stderr) {
             self.editor = editor
-            let promptFunction: @convention(c) (OpaquePointer?) -> UnsafeMutablePointer<CChar>? = { editor in
-                EditLineBridge.clientData(editor)?.assumingMemoryBound(to: UnsafeMutablePointer<CChar>.self).pointee
-            }
-            EditLineBridge.set(editor, EL_CLIENTDATA, UnsafeRawPointer(promptSlot))
-            EditLineBridge.set(editor, EL_PROMPT, unsafeBitCast(promptFunction, to: UnsafeRawPointer.self))
-            EditLineBridge.set(editor, EL_HIST, EditLineBridge.historyFunction, UnsafeRawPointer(history))
-            EditLineBridge.set(editor, EL_EDITOR, "emacs")
-            EditLineBridge.set(editor, EL_SIGNAL, integer: 1)
-            el_source(editor, nil)  // the user's ~/.editrc, if any
-        } else {
-            self.editor = nil
+            configure(editor)
         }
     }
 
     deinit {
         if let editor { el_end(editor) }
         history_end(history)
-        promptSlot.deallocate()
-        free(promptStrings.first)
-        free(promptStrings.continuation)
+        free(currentPrompt)
     }
 
-    /// The next line without its line ending, or nil at the end of the input.
-    /// In a terminal the prompt is `prompt`, or `continuationPrompt` when `continuation` is true.
-    public func readLine(continuation: Bool = false) -> String? {
-        guard let editor else { return readPlainLine() }
-        promptSlot.pointee = continuation ? promptStrings.continuation : promptStrings.first
+    /// Prompt, history, emacs keys, TAB completion, Ctrl-C, then the user's ~/.editrc.
+    private func configure(_ editor: OpaquePointer) {
+        let promptFunction: @convention(c) (OpaquePointer?) -> UnsafeMutablePointer<CChar>? = { editor in
+            LineReader.reader(of: editor)?.currentPrompt
+        }
+        EditLineBridge.set(editor, EL_CLIENTDATA, UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque()))
+        EditLineBridge.set(editor, EL_PROMPT, unsafeBitCast(promptFunction, to: UnsafeRawPointer.self))
+        EditLineBridge.set(editor, EL_HIST, EditLineBridge.historyFunction, UnsafeRawPointer(history))
+        EditLineBridge.set(editor, EL_EDITOR, "emacs")
+        EditLineBridge.set(editor, EL_SIGNAL, integer: 1)
+        // While a line is edited, Ctrl-C is a key (no SIGINT): it abandons the line like a shell does.
+        EditLineBridge.set(editor, EL_SETTY, strings: ["-d", "-isig"])
+        EditLineBridge.addFunction(editor, name: "finch-complete", help: "Complete the word before the cursor", key: "^I") { editor, _ in
+            guard let editor, let reader = LineReader.reader(of: editor) else { return UInt8(CC_ERROR) }
+            return reader.completeInEditor(editor)
+        }
+        EditLineBridge.addFunction(editor, name: "finch-interrupt", help: "Abandon the line", key: "^C") { editor, _ in
+            guard let editor, let reader = LineReader.reader(of: editor) else { return UInt8(CC_ERROR) }
+            reader.interruptedWhileEditing = true
+            // Show "^C" at the end of the line, then end the line as Enter does (the caller drops it).
+            el_cursor(editor, Int32(EditLineBridge.line(editor).text.unicodeScalars.count))
+            el_insertstr(editor, "^C")
+            el_push(editor, "\n")
+            return UInt8(CC_REFRESH)
+        }
+        el_source(editor, nil)  // the user's ~/.editrc, if any
+    }
+
+    /// The reader an editor belongs to (its client data).
+    private static func reader(of editor: OpaquePointer?) -> LineReader? {
+        EditLineBridge.clientData(editor).map { Unmanaged<LineReader>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// TAB: asks `completer`, inserts a single match or the common prefix, lists several below the line.
+    private func completeInEditor(_ editor: OpaquePointer) -> UInt8 {
+        guard let completer else { return UInt8(CC_REFRESH_BEEP) }
+        let (line, cursor) = EditLineBridge.line(editor)
+        guard let edit = CompletionEdit.plan(line: line, cursor: cursor, completion: completer(line, cursor)) else {
+            return UInt8(CC_REFRESH_BEEP)
+        }
+        el_cursor(editor, Int32(edit.end - cursor))
+        el_deletestr(editor, Int32(edit.end - edit.start))
+        if !edit.insertion.isEmpty { el_insertstr(editor, edit.insertion) }
+        guard !edit.listing.isEmpty else { return UInt8(CC_REFRESH) }
+        // libedit's own file completion lists the same way: below the line, then the prompt is redrawn.
+        let listing = CompletionEdit.columns(edit.listing, width: Terminal.width(of: STDOUT_FILENO))
+        fputs("\n" + listing + "\n", stdout)
+        fflush(stdout)
+        return UInt8(CC_REDISPLAY)
+    }
+
+    /// The next input: a line, an interrupted line (Ctrl-C while editing) or the end of the input.
+    /// In a terminal the prompt is `prompt`, or `continuationPrompt` when `continuation` is true,
+    /// and the line starts out holding `prefill` (an indent, say).
+    public func read(continuation: Bool = false, prefill: String = "") -> LineInput {
+        read(prompt: continuation ? continuationPrompt : prompt, prefill: prefill)
+    }
+
+    /// The next input, after showing `prompt` (in a terminal only: plain input shows no prompt).
+    public func read(prompt: String, prefill: String = "") -> LineInput {
+        guard let editor else { return readPlainLine().map(LineInput.line) ?? .end }
+        free(currentPrompt)
+        currentPrompt = strdup(prompt)
+        interruptedWhileEditing = false
+        if !prefill.isEmpty { el_push(editor, prefill) }
         var count: Int32 = 0
-        guard let line = el_gets(editor, &count), count > 0 else { return nil }
-        return Self.decodeLine(UnsafeRawBufferPointer(start: line, count: strlen(line)))
+        let line = el_gets(editor, &count)
+        if interruptedWhileEditing { return .interrupted }
+        guard let line, count > 0 else { return .end }
+        return .line(Self.decodeLine(UnsafeRawBufferPointer(start: line, count: strlen(line))))
+    }
+
+    /// The next line without its line ending, or nil at the end of the input (an interrupted line reads
+    /// as an empty one).
+    public func readLine(continuation: Bool = false) -> String? {
+        switch read(continuation: continuation) {
+        case .line(let line): line
+        case .interrupted: ""
+        case .end: nil
+        }
     }
 
     /// Appends `line` to the history (empty lines and repeats of the latest entry are skipped).
@@ -138,7 +210,7 @@ public final class LineReader {
             pending.removeFirst(pendingStart)
             pendingStart = 0
             var chunk = [UInt8](repeating: 0, count: 16_384)
-            let count = chunk.withUnsafeMutableBytes { read(input.fileDescriptor, $0.baseAddress, $0.count) }
+            let count = chunk.withUnsafeMutableBytes { readBytes(input.fileDescriptor, $0.baseAddress, $0.count) }
             if count > 0 {
                 pending += chunk[..<count]
             } else if count == 0 || errno != EINTR {
@@ -167,73 +239,15 @@ public final class LineReader {
     }()
 }
 
+/// `read(2)` (LineReader's own `read` methods hide the global function inside the class).
+private func readBytes(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    read(descriptor, buffer, count)
+}
+
 /// libedit could not write the history file.
 public struct HistoryFileError: Error, CustomStringConvertible {
     /// The history file's path.
     public let path: String
 
     public var description: String { "cannot write the history file \(path)" }
-}
-
-/// Calls to libedit's variadic functions (`el_set`, `el_get`, `history`), which Swift cannot call.
-///
-/// They are looked up with `dlsym` and called through fixed-argument C function types. This matches
-/// the variadic calling convention on x86-64 (System V) and Linux AArch64, where variadic arguments
-/// travel in the same registers as fixed ones; it would not on Apple arm64. Static inline wrappers
-/// in `Sources/CEdit/shim.h` would replace this enum.
-private enum EditLineBridge {
-    private typealias SetPointers = @convention(c) (OpaquePointer?, Int32, UnsafeRawPointer?, UnsafeRawPointer?) -> Int32
-    private typealias SetInteger = @convention(c) (OpaquePointer?, Int32, Int32) -> Int32
-    private typealias GetPointer = @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> Int32
-    private typealias HistoryString = @convention(c) (OpaquePointer?, UnsafeMutablePointer<HistEvent>, Int32, UnsafePointer<CChar>) -> Int32
-    private typealias HistoryInteger = @convention(c) (OpaquePointer?, UnsafeMutablePointer<HistEvent>, Int32, Int32) -> Int32
-
-    private nonisolated(unsafe) static let elSet = symbol("el_set")
-    private nonisolated(unsafe) static let elGet = symbol("el_get")
-    /// libedit's `history` function, also handed to `el_set(EL_HIST)`.
-    nonisolated(unsafe) static let historyFunction = UnsafeRawPointer(symbol("history"))
-
-    private static func symbol(_ name: String) -> UnsafeMutableRawPointer {
-        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), name) else { fatalError("libedit: no symbol \(name)") }
-        return symbol
-    }
-
-    @discardableResult
-    static func set(_ editor: OpaquePointer, _ operation: Int32, _ first: UnsafeRawPointer?, _ second: UnsafeRawPointer? = nil) -> Int32 {
-        unsafeBitCast(elSet, to: SetPointers.self)(editor, operation, first, second)
-    }
-
-    @discardableResult
-    static func set(_ editor: OpaquePointer, _ operation: Int32, _ string: String) -> Int32 {
-        string.withCString { set(editor, operation, UnsafeRawPointer($0)) }
-    }
-
-    @discardableResult
-    static func set(_ editor: OpaquePointer, _ operation: Int32, integer: Int32) -> Int32 {
-        unsafeBitCast(elSet, to: SetInteger.self)(editor, operation, integer)
-    }
-
-    /// The pointer stored with `el_set(EL_CLIENTDATA)`.
-    static func clientData(_ editor: OpaquePointer?) -> UnsafeMutableRawPointer? {
-        var data: UnsafeMutableRawPointer?
-        _ = unsafeBitCast(elGet, to: GetPointer.self)(editor, EL_CLIENTDATA, &data)
-        return data
-    }
-
-    @discardableResult
-    static func history(_ history: OpaquePointer, _ operation: Int32, string: String) -> Int32 {
-        var event = HistEvent()
-        return string.withCString { unsafeBitCast(historyFunction, to: HistoryString.self)(history, &event, operation, $0) }
-    }
-
-    @discardableResult
-    static func history(_ history: OpaquePointer, _ operation: Int32, integer: Int32) -> Int32 {
-        var event = HistEvent()
-        return self.history(history, operation, integer: integer, event: &event)
-    }
-
-    /// A `history` call whose result (`num`, `str`) lands in `event`.
-    static func history(_ history: OpaquePointer, _ operation: Int32, integer: Int32, event: inout HistEvent) -> Int32 {
-        unsafeBitCast(historyFunction, to: HistoryInteger.self)(history, &event, operation, integer)
-    }
 }

@@ -1,0 +1,31 @@
+import ArgumentParser
+import FinchLanguage
+import FinchREPL
+import Foundation
+
+/// `finch run FILE`: runs a Finch script as one cell and prints what it shows (or JSON lines).
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a .finch script: every statement in order, stopping at the first error.",
+        discussion: """
+        Prints what a notebook cell would show: each statement's output, print text, progress and the last
+        value. The first error is printed as FILE:LINE:COL: error: … with the line and a caret, and the
+        status is 1 (130 after Ctrl-C). Paths in the script are relative to the current folder.
+        With --json, standard output holds one JSON value a line: each statement's value (its JSON form, or
+        {"text": …}), {"stream": "stdout"|"stderr", "text": …} for print, {"progress": ID, "text": …} for
+        finished progress and {"error": …, "line": L, "column": C} for a failure.
+        Markdown files (.md) and notebooks are not run yet.
+        """)
+
+    @Flag(help: "Print each value as one JSON line instead of text.") var json = false
+    @Argument(help: "The script (.finch).") var file: String
+
+    func run() throws {
+        lineBufferStandardOutput()
+        let runner = ScriptRunner(format: json ? .json : .text)
+        let running = runner.running
+        let interrupts = InterruptSignal { if !running.interrupt() { Foundation.exit(ScriptRunner.interrupted) } }
+        let status = withExtendedLifetime(interrupts) { runner.run(path: file) }
+        if status != ScriptRunner.success { throw ExitCode(status) }
+    }
+}
