@@ -1,4 +1,5 @@
 import CZeroMQ
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -18,6 +19,9 @@ public struct ZMQError: Error, CustomStringConvertible {
     /// libzmq's text for `code` (`zmq_strerror`).
     public var message: String { String(cString: zmq_strerror(code)) }
 
+    /// Whether the socket is closed or its context terminated (`ENOTSOCK`, `ETERM`): retrying cannot help.
+    public var isPermanent: Bool { code == ENOTSOCK || code == ZMQ_HAUSNUMERO + 53 }
+
     public var description: String {
         let target = endpoint.map { " \($0)" } ?? ""
         return "zmq \(operation)\(target) failed: \(message) (errno \(code))"
@@ -34,6 +38,8 @@ public struct ZMQError: Error, CustomStringConvertible {
 /// context's deinit waits for its sockets' lingering messages (see `ZMQSocket.defaultLinger`).
 public final class ZMQContext: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
+    private let lock = NSLock()
+    private var isTerminated = false
 
     /// A new context with libzmq's default I/O threads.
     public init() throws(ZMQError) {
@@ -41,7 +47,16 @@ public final class ZMQContext: @unchecked Sendable {
         self.handle = handle
     }
 
-    deinit {
+    deinit { terminate() }
+
+    /// Terminates the context now (idempotent): waits until every socket of the context is closed and
+    /// has delivered its lingering messages. Call it before a process exits so that its last replies
+    /// leave; it blocks as long as some socket stays open.
+    public func terminate() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !isTerminated else { return }
+        isTerminated = true
         while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
     }
 }
@@ -131,6 +146,18 @@ public final class ZMQSocket {
         try setOption(ZMQ_SUBSCRIBE, bytes: prefix, name: "ZMQ_SUBSCRIBE")
     }
 
+    /// Whether an XPUB socket passes every subscription message on, repeated topics included (by
+    /// default it passes only the first subscription to each topic).
+    public func setXPubVerbose(_ verbose: Bool) throws(ZMQError) {
+        try setOption(ZMQ_XPUB_VERBOSE, verbose ? 1 : 0, name: "ZMQ_XPUB_VERBOSE")
+    }
+
+    /// Whether a ROUTER socket hands an identity over to a new peer that connects with it (a client
+    /// that reconnects), instead of ignoring the newcomer while the old connection lingers.
+    public func setRouterHandover(_ handover: Bool) throws(ZMQError) {
+        try setOption(ZMQ_ROUTER_HANDOVER, handover ? 1 : 0, name: "ZMQ_ROUTER_HANDOVER")
+    }
+
     /// Sends `frames` as one multipart message, blocking while the socket cannot accept it.
     public func send(_ frames: [[UInt8]]) throws(ZMQError) {
         precondition(!frames.isEmpty, "a ZeroMQ message has at least one frame")
@@ -178,6 +205,24 @@ public final class ZMQSocket {
             throw ZMQError("poll", code: code)
         }
         return items.indices.filter { items[$0].revents & Int16(ZMQ_POLLIN) != 0 }
+    }
+
+    /// Waits like `poll(_:timeoutMilliseconds:)`, watching `fileDescriptors` for reading too (such as
+    /// the read end of a pipe another thread writes to wake the poller). Returns the indices of the
+    /// ready sockets in `sockets` and of the ready descriptors in `fileDescriptors`.
+    public static func poll(
+        _ sockets: [ZMQSocket], fileDescriptors: [Int32], timeoutMilliseconds: Int
+    ) throws(ZMQError) -> (sockets: [Int], fileDescriptors: [Int]) {
+        var items = sockets.map { zmq_pollitem_t(socket: $0.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0) }
+        items += fileDescriptors.map { zmq_pollitem_t(socket: nil, fd: $0, events: Int16(ZMQ_POLLIN), revents: 0) }
+        let ready = zmq_poll(&items, Int32(items.count), timeoutMilliseconds)
+        if ready < 0 {
+            let code = zmq_errno()
+            if code == EINTR { return ([], []) }
+            throw ZMQError("poll", code: code)
+        }
+        let isReady = { (index: Int) in items[index].revents & Int16(ZMQ_POLLIN) != 0 }
+        return (sockets.indices.filter(isReady), fileDescriptors.indices.filter { isReady(sockets.count + $0) })
     }
 
     private func setOption(_ option: Int32, _ value: Int32, name: String) throws(ZMQError) {
