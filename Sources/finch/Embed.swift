@@ -86,16 +86,3 @@ struct Tokenize: ParsableCommand {
         }
     }
 }
-
-/// cos(a_i, a_j) for every pair of rows.
-func cosineSimilarities(_ vectors: Tensor) -> [[Float]] {
-    let (n, h) = (vectors.shape[0], vectors.shape[1])
-    let norms = (0..<n).map { Kernels.sumOfSquares(vectors.data + $0 * h, mean: 0, count: h).squareRoot() }
-    return (0..<n).map { i in
-        (0..<n).map { j in
-            var dot: Float = 0
-            for k in 0..<h { dot += vectors[i * h + k] * vectors[j * h + k] }
-            return dot / max(norms[i] * norms[j], 1e-12)
-        }
-    }
-}
