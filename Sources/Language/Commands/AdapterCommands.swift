@@ -92,7 +92,7 @@ enum AdapterCommands {
             case .allLinear: "all-linear"
             case .modules(let names): "[" + names.joined(separator: ", ") + "]"
             }
-            var text = "lora r=\(c.rank) alpha=\(Value.format(Double(c.alpha))) dropout=\(Value.format(Double(c.dropout))) targets=\(targets)"
+            var text = "lora r=\(c.rank) alpha=\(Self.format(c.alpha)) dropout=\(Self.format(c.dropout)) targets=\(targets)"
             if c.rankStabilized { text += " rslora=true" }
             if c.useDoRA { text += " dora=true" }
             if c.bias != .none { text += " bias=\(c.bias.rawValue)" }
@@ -100,6 +100,11 @@ enum AdapterCommands {
         case .bitfit: return "bitfit (biases and head)"
         case .full: return "full fine-tuning"
         }
+    }
+
+    /// A Float as written: 32 → "32", 0.05 → "0.05" (not its Double expansion).
+    private static func format(_ x: Float) -> String {
+        x == x.rounded() && abs(x) < 1e7 ? String(Int(x)) : "\(x)"
     }
 
     /// Before a new method: removes the old adapter, or reloads the model when a run or a merge changed
