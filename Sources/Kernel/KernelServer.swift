@@ -33,7 +33,6 @@ public struct KernelEndpoints: Sendable, Equatable {
 ///
 /// ```swift
 /// let server = try KernelServer(connectionFile: url, interpreter: interpreter)
-/// server.handleInterruptSignal()   // SIGINT interrupts the running cell
 /// let request = server.run()       // blocks until a shutdown_request
 /// ```
 public final class KernelServer: @unchecked Sendable {
@@ -94,7 +93,6 @@ public final class KernelServer: @unchecked Sendable {
     private var interruptCount = 0
     private var shutdown: ShutdownRequest?
     private let shutdownRequested = DispatchSemaphore(value: 0)
-    private var signalSource: DispatchSourceSignal?
     private var parentWatch: DispatchSourceTimer?
     private var loggedOnce: Set<String> = []
 
@@ -141,7 +139,6 @@ public final class KernelServer: @unchecked Sendable {
     }
 
     deinit {
-        signalSource?.cancel()
         parentWatch?.cancel()
     }
 
@@ -206,16 +203,6 @@ public final class KernelServer: @unchecked Sendable {
         controlWakeup.signal()
         if running { interpreter.interrupt() }
         shutdownRequested.signal()
-    }
-
-    /// Makes SIGINT interrupt the running cell instead of ending the process (a terminal's Ctrl-C
-    /// reaches the kernel too). Call it once, before `run()`.
-    public func handleInterruptSignal() {
-        signal(SIGINT, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { [weak self] in self?.interrupt() }
-        source.resume()
-        signalSource = source
     }
 
     /// Shuts the kernel down when its parent process (the Jupyter server or front end that started

@@ -9,17 +9,31 @@ import Foundation
 
 /// Delivers SIGINT (Ctrl-C in a terminal while a command runs, `kill -INT`) to a handler on a thread of
 /// its own instead of ending the process. Keep the object alive as long as the handler should run; when
-/// it goes, SIGINT ends the process again. One may exist at a time.
+/// the last one goes, SIGINT ends the process again. Several may exist (the REPL, the kernel, tests):
+/// each signal reaches every live handler.
 ///
 /// The signal handler only writes a byte to a pipe (async-signal-safe); a thread reading the pipe calls
-/// `handler`. A dispatch signal source does not work here: libdispatch on Linux reads signals through a
-/// signalfd, which only sees a signal that every thread blocks, and OpenBLAS starts its threads (with
+/// the handlers. A dispatch signal source does not work here: libdispatch on Linux reads signals through
+/// a signalfd, which only sees a signal that every thread blocks, and OpenBLAS starts its threads (with
 /// SIGINT unblocked) before any Swift code runs; with SIGINT ignored (`SIG_IGN`) the kernel drops it.
 public final class InterruptSignal: @unchecked Sendable {
-    private let reader: Thread
+    private let id: Int
 
     public init(handler: @escaping @Sendable () -> Void) {
-        precondition(interruptPipeWriteEnd < 0, "one InterruptSignal at a time")
+        id = SignalPipe.shared.add(handler)
+    }
+
+    deinit { SignalPipe.shared.remove(id) }
+}
+
+/// The one pipe and reader thread behind every `InterruptSignal`, and the handlers they registered.
+private final class SignalPipe: @unchecked Sendable {
+    static let shared = SignalPipe()
+    private let lock = NSLock()
+    private var handlers: [Int: @Sendable () -> Void] = [:]
+    private var nextID = 0
+
+    private init() {
         var ends: [Int32] = [0, 0]
         guard pipe(&ends) == 0 else { fatalError("pipe: \(String(cString: strerror(errno)))") }
         _ = fcntl(ends[1], F_SETFL, fcntl(ends[1], F_GETFL) | O_NONBLOCK)
@@ -27,20 +41,37 @@ public final class InterruptSignal: @unchecked Sendable {
         _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
         interruptPipeWriteEnd = ends[1]
         let descriptor = ends[0]
-        reader = Thread {
+        let reader = Thread { [self] in
             var byte: UInt8 = 0
             while true {
-                let count = read(descriptor, &byte, 1)
-                if count == 1 {
-                    handler()
-                } else if count == 0 || errno != EINTR {
-                    close(descriptor)
+                if read(descriptor, &byte, 1) == 1 {
+                    for handler in lock.withLock({ Array(handlers.values) }) { handler() }
+                } else if errno != EINTR {
                     return
                 }
             }
         }
         reader.name = "finch-sigint"
         reader.start()
+    }
+
+    func add(_ handler: @escaping @Sendable () -> Void) -> Int {
+        lock.withLock {
+            if handlers.isEmpty { installHandler() }
+            nextID += 1
+            handlers[nextID] = handler
+            return nextID
+        }
+    }
+
+    func remove(_ id: Int) {
+        lock.withLock {
+            handlers[id] = nil
+            if handlers.isEmpty { signal(SIGINT, SIG_DFL) }
+        }
+    }
+
+    private func installHandler() {
         var action = sigaction()
         #if canImport(Glibc)
         action.__sigaction_handler.sa_handler = interruptSignalHandler
@@ -51,16 +82,9 @@ public final class InterruptSignal: @unchecked Sendable {
         action.sa_flags = Int32(SA_RESTART)
         sigaction(SIGINT, &action, nil)
     }
-
-    deinit {
-        signal(SIGINT, SIG_DFL)
-        let writeEnd = interruptPipeWriteEnd
-        interruptPipeWriteEnd = -1
-        close(writeEnd)  // the reader thread sees the end of the pipe, closes its end and returns
-    }
 }
 
-/// The pipe the SIGINT handler writes to (-1 when no `InterruptSignal` exists).
+/// The pipe the SIGINT handler writes to.
 nonisolated(unsafe) private var interruptPipeWriteEnd: Int32 = -1
 
 /// The SIGINT handler: one byte into the pipe, nothing else (it may run on any thread, at any moment).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FinchKernel
+import FinchREPL
 import Foundation
 
 /// `finch kernel`: Finch as a Jupyter kernel, and `finch kernel install` for its kernelspec.
@@ -28,9 +29,10 @@ struct KernelCommand: ParsableCommand {
         }
         let interpreter = try makeKernelInterpreter()
         let server = try KernelServer(connectionFile: URL(fileURLWithPath: connectionFile), interpreter: interpreter)
-        server.handleInterruptSignal()
+        // SIGINT (a terminal's Ctrl-C, `kill -INT`) interrupts the running cell instead of ending the kernel.
+        let interruptSignal = InterruptSignal { server.interrupt() }
         server.stopWhenOrphaned()
-        _ = server.run()
+        _ = withExtendedLifetime(interruptSignal) { server.run() }
         // A cell that ignored the interrupt must not keep the process alive after the shutdown reply.
         Foundation.exit(0)
     }

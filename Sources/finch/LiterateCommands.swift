@@ -32,7 +32,9 @@ struct Weave: ParsableCommand {
         let interpreter = Interpreter(workingDirectory: url.deletingLastPathComponent())
         let woven = Weaver(interpreter: interpreter).weave(document, name: file, figureFolder: "\(stem).figures", figurePrefix: stem)
         if check {
-            let expected = Weaver.maskingTimes(text), actual = Weaver.maskingTimes(woven.markdown)
+            // Line endings aside (a CRLF file compares as its LF form).
+            let expected = Weaver.maskingTimes(text.replacingOccurrences(of: "\r\n", with: "\n"))
+            let actual = Weaver.maskingTimes(woven.markdown)
             if expected != actual {
                 let a = expected.split(separator: "\n", omittingEmptySubsequences: false)
                 let b = actual.split(separator: "\n", omittingEmptySubsequences: false)

@@ -1,4 +1,5 @@
 import FinchKernel
+import FinchREPL
 import Foundation
 import Testing
 
@@ -153,6 +154,8 @@ final class RunningKernel: @unchecked Sendable {
     private let lock = NSLock()
     private var shutdownRequest: ShutdownRequest?
     private let finished = DispatchSemaphore(value: 0)
+    /// SIGINT → the kernel's interrupt, while this kernel runs (as `finch kernel` sets it up).
+    private var interruptSignal: InterruptSignal?
 
     /// Starts a kernel; `historyFile` defaults to a new temporary file.
     init(historyFile: URL? = nil, stopOnErrorWindow: Double = 0.02, handleSignals: Bool = false) throws {
@@ -161,7 +164,7 @@ final class RunningKernel: @unchecked Sendable {
             history: KernelHistory(file: self.historyFile, log: logLines.log), stopOnErrorWindow: stopOnErrorWindow,
             shutdownGrace: 2, log: logLines.log)
         server = try KernelServer(connection: KernelConnection(key: Self.key), interpreter: interpreter, options: options)
-        if handleSignals { server.handleInterruptSignal() }
+        if handleSignals { interruptSignal = InterruptSignal { [server] in server.interrupt() } }
         let thread = Thread { [self] in
             let request = server.run()
             lock.lock()
@@ -185,6 +188,7 @@ final class RunningKernel: @unchecked Sendable {
     func stop() {
         server.requestShutdown()
         _ = waitForExit()
+        interruptSignal = nil
     }
 }
 

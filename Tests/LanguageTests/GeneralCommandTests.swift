@@ -146,4 +146,21 @@ import FinchLanguage
         #expect(interpreter.inspect("lora alpha=8", cursor: 7)?.plain.hasPrefix("lora alpha=…") == true)
         #expect(interpreter.inspect("zzz", cursor: 1) == nil)
     }
+
+    @Test func hugeAndNonWholeNumbersAreErrorsNotCrashes() throws {
+        let interpreter = makeInterpreter()
+        #expect(run(interpreter, "data sample n=1e30").failure?.diagnostic.message == "'n' is too large: 1e+30")
+        #expect(run(interpreter, "data show n=1.5").failure?.diagnostic.message == "'n' expects a whole number, not 1.5")
+        #expect(run(interpreter, "x = \"ab\" * 1e12").failure?.diagnostic.message == "a repeated string may hold at most 10,000,000 characters")
+    }
+
+    @Test func printNeedsKnownVariablesAndTakesNegativeNumbers() throws {
+        let interpreter = makeInterpreter()
+        let host = RecordingHost()
+        try check(run(interpreter, "lr = 2e-4\nprint -1 lr", host: host))
+        #expect(host.printed == "-1 0.0002\n")
+        let failure = try #require(run(interpreter, "print lrr").failure)
+        #expect(failure.diagnostic.message == "unknown variable 'lrr'")
+        #expect(failure.diagnostic.notes == ["did you mean 'lr'?"])
+    }
 }

@@ -97,7 +97,8 @@ import TestSupport
                 let file = url.appendingPathComponent(name)
                 if name.hasSuffix(".ipynb") {
                     let cells = try Notebook.cells(fromJSON: Data(contentsOf: file), name: name)
-                    let markdown = Notebook.markdown(from: cells) + "\n"
+                    let joined = Notebook.markdown(from: cells)
+                    let markdown = joined.hasSuffix("\n") ? joined : joined + "\n"  // as `finch convert` writes it
                     let again = Notebook.cells(from: try LiterateDocument(markdown: markdown, name: name))
                     #expect(again == cells, "\(name): notebook → Markdown → notebook")
                 } else if name.hasSuffix(".md"), name != "README.md" {

@@ -167,4 +167,21 @@ final class InterruptingHost: LanguageHost {
         #expect(abs((similarities[0].array?[0].number ?? 0) - 1) < 1e-5)
         #expect(embed.plain.contains("আমি খুব খুশি"))
     }
+
+    @Test func aMistypedLoRAKeepsTheTrainedAdapterAndAMergedOneCannotTrain() throws {
+        let interpreter = try sst2Session(extra: "lora r=4 alpha=8")
+        try check(run(interpreter, "train max_steps=2 batch=8 max_length=32 lr=1e-3"))
+        let typo = try #require(run(interpreter, "lora r=4 targets=[querry]").failure)
+        #expect(typo.rendered.hasPrefix("cell[1]:1:18: error: targets [\"querry\"] match no linear layer of this model"))
+        #expect(run(interpreter, "params").json?["method"] == "lora", "the trained adapter is still attached")
+        try check(run(interpreter, "merge"))
+        #expect(run(interpreter, "train max_steps=1").failure?.diagnostic.message == "the adapter is merged into the base weights and cannot train")
+        try check(run(interpreter, "unmerge\ntrain max_steps=1 batch=8 max_length=32"))
+    }
+
+    @Test func sweepValuesAreCheckedLikeTheOptionsTheyStandFor() throws {
+        let interpreter = try sst2Session(extra: "lora r=2")
+        let failure = try #require(run(interpreter, "sweep r=[4, 1e12] max_steps=1").failure)
+        #expect(failure.diagnostic.message == "'r' is out of range: 1000000000000")
+    }
 }

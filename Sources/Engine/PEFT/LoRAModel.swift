@@ -12,9 +12,7 @@ public final class LoRAModel: @unchecked Sendable {
 
     /// Attaches fresh adapters (seeded) to the layers `configuration.targets` selects.
     public init(encoder: Encoder, configuration: LoRAConfiguration, seed: UInt64) throws {
-        guard configuration.rank > 0 else { throw PEFTError("r must be at least 1, got \(configuration.rank)") }
-        guard (0..<1).contains(configuration.dropout) else { throw PEFTError("dropout must be in [0, 1), got \(configuration.dropout)") }
-        let targets = try Self.resolveTargets(configuration.targets, in: encoder)
+        let targets = try Self.check(configuration, for: encoder)
         var random = SeededRandom(seed: seed)
         self.encoder = encoder
         self.configuration = configuration
@@ -53,6 +51,14 @@ public final class LoRAModel: @unchecked Sendable {
         case .all: return (biased(encoder.blockLinears + [encoder.pooler].compactMap { $0 }), encoder.layerNorms)
         case .loraOnly: return (biased(adapted.map(\.linear)), [])
         }
+    }
+
+    /// The layers `configuration` would adapt in `encoder`, or the error `init` would throw; changes nothing.
+    @discardableResult
+    public static func check(_ configuration: LoRAConfiguration, for encoder: Encoder) throws -> [Linear] {
+        guard configuration.rank > 0 else { throw PEFTError("r must be at least 1, got \(configuration.rank)") }
+        guard (0..<1).contains(configuration.dropout) else { throw PEFTError("dropout must be in [0, 1), got \(configuration.dropout)") }
+        return try resolveTargets(configuration.targets, in: encoder)
     }
 
     /// The layers a target list selects, by PEFT's rule; throws when it selects none.

@@ -30,14 +30,13 @@ enum AdapterCommands {
             rankStabilized: call.bool("rslora", default: false), bias: LoRABias(rawValue: call.string("bias", default: "none"))!,
             modulesToSave: call.strings("modules_to_save"), useDoRA: call.bool("dora", default: false))
         if targets.isEmpty, call.trainer.encoder?.config.family == .distilbert { configuration.targets = .modules(["q_lin", "v_lin"]) }
-        let note = try prepareFreshModel(call)
-        let (encoder, _) = try call.trainer.classifier()
-        let model: LoRAModel
-        do {
-            model = try LoRAModel(encoder: encoder, configuration: configuration, seed: call.interpreter.seed)
-        } catch let error as PEFTError {
+        // Check the setup before the current method is dropped, so a typo loses nothing.
+        do { try LoRAModel.check(configuration, for: try call.trainer.classifier().encoder) } catch let error as PEFTError {
             throw call.error("\(error)", at: call.has("targets") ? "targets" : nil)
         }
+        let note = try prepareFreshModel(call)
+        let (encoder, _) = try call.trainer.classifier()
+        let model = try LoRAModel(encoder: encoder, configuration: configuration, seed: call.interpreter.seed)
         call.trainer.adapters = model
         call.trainer.method = .lora(configuration)
         call.trainer.parameters = model.trainableParameters()

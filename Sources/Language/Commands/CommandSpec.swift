@@ -19,8 +19,10 @@ public indirect enum ValueKind: Sendable, Equatable {
     case choice([String])
     /// A list of values of one kind (a single value is taken as a list of one).
     case list(ValueKind)
-    /// Any value (numbers, words, strings, lists).
+    /// Any value (numbers, words, strings, lists); a bare word is a variable if one has that name.
     case any
+    /// Any value, where a bare word must be a variable (`print x`).
+    case value
 
     /// "an integer from 1 to 4096", "one of cosine, linear, constant", used in help and errors.
     public var description: String {
@@ -34,7 +36,7 @@ public indirect enum ValueKind: Sendable, Equatable {
         case .bool: "true or false"
         case .choice(let words): "one of " + words.joined(separator: ", ")
         case .list(let element): "a list of " + element.pluralDescription
-        case .any: "any value"
+        case .any, .value: "any value"
         }
     }
 

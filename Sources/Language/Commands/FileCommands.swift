@@ -34,6 +34,10 @@ enum FileCommands {
         positionals: [ArgumentSpec("folder", .path, optional: false, help: "A folder with adapter_config.json and adapter_model.safetensors")],
         example: "load adapter \"adapters/banglish-lora\"") { call in
         let folder = try call.existingPath("folder", what: "folder")
+        for file in ["adapter_config.json", "adapter_model.safetensors"]
+        where !FileManager.default.fileExists(atPath: folder.appendingPathComponent(file).path) {
+            throw call.error("\(call.string("folder")!) has no \(file): not a PEFT adapter folder", at: "folder")
+        }
         _ = try AdapterCommands.prepareFreshModel(call)
         let (encoder, _) = try call.trainer.classifier()
         let model = try AdapterFiles.load(from: folder, into: encoder)

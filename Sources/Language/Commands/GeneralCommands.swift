@@ -15,7 +15,7 @@ enum GeneralCommands {
 
     static let print = CommandSpec(
         "print", group: .general, summary: "Print a value (strings without quotes)",
-        positionals: [ArgumentSpec("value", .any, optional: false, repeats: true, help: "Values to print, separated by spaces")],
+        positionals: [ArgumentSpec("value", .value, optional: false, repeats: true, help: "Values to print, separated by spaces")],
         options: [ArgumentSpec("to", .choice(["stdout", "stderr"]), default: "stdout", help: "The stream to print to")],
         example: "print \"hello, world\"\nlr = 2e-4\nprint \"lr is\" lr * 2") { call in
         let text = call.list("value").map(\.plainText).joined(separator: " ")
@@ -63,10 +63,10 @@ enum GeneralCommands {
 
     static let reset = CommandSpec(
         "reset", group: .general, summary: "Clear a session: data, model, train, metrics or all",
-        positionals: [ArgumentSpec("what", .choice(["data", "model", "train", "metrics", "variables", "all"]), optional: false,
+        positionals: [ArgumentSpec("session", .choice(["data", "model", "train", "metrics", "variables", "all"]), optional: false,
                                    help: "data: the table and splits; model: the model and its adapter; train: the adapter/method and last run (the model stays); metrics: runs and evaluations; variables; all")],
         example: "reset train\nreset all") { call in
-        let what = call.string("what")!
+        let what = call.string("session")!
         if what == "data" || what == "all" { call.dataset.reset() }
         if what == "model" || what == "all" { call.trainer.reset() }
         if what == "train" { try TrainCommands.restoreBaseWeights(call) }

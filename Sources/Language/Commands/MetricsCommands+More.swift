@@ -98,6 +98,9 @@ extension MetricsCommands {
         let names: [String]
         if call.has("labels") {
             names = call.strings("labels")
+            if let repeated = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
+                throw call.error("label '\(repeated)' is listed twice", at: "labels")
+            }
             for (argument, column) in zip(["a", "b"], values) {
                 if let stray = column.first(where: { !names.contains($0) }) {
                     throw call.error("\(call.string(argument)!) has the label '\(stray)', which is not one of \(names.joined(separator: ", "))", at: "labels")

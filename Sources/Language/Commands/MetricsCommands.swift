@@ -41,6 +41,10 @@ enum MetricsCommands {
         let data = try call.dataset.rows(of: split)
         let model = try call.trainer.classifier()
         let classes = model.encoder.head?.labelCount ?? 0
+        if classes == data.labelNames.count, !call.trainer.labelNames.isEmpty, call.trainer.labelNames != data.labelNames {
+            throw SessionError("the model's head is for labels [\(call.trainer.labelNames.joined(separator: ", "))] but the data has [\(data.labelNames.joined(separator: ", "))]",
+                               hint: "load the data with labels=[\(call.trainer.labelNames.joined(separator: ", "))], or load the model again after the data")
+        }
         guard classes == data.labelNames.count else {
             throw SessionError("the model's head has \(classes) classes but the data has \(data.labelNames.count) labels (\(data.labelNames.joined(separator: ", ")))",
                                hint: "load the model with labels=\(data.labelNames.count), or load data with \(classes) labels")

@@ -37,6 +37,10 @@ enum ModelCommands {
                                  notes: ["load data first (data load …), or give labels=N"])
             }
         }
+        if task == .classify, names.count < 2 {
+            throw call.error("a classifier needs at least 2 labels; the data has only \(names.first.map { "'\($0)'" } ?? "none")", at: "model",
+                             notes: ["check the label column, or give labels=N"])
+        }
         let seed = call.int("seed").map(UInt64.init) ?? call.interpreter.seed
         try install(call, folder: folder, task: task, labelNames: names, seed: seed)
         return try info.run(call)

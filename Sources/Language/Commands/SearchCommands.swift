@@ -23,6 +23,7 @@ enum SearchCommands {
         example: "lrfind start=1e-6 end=1 steps=60") { call in
         let (encoder, tokenizer) = try call.trainer.classifier()
         guard call.trainer.method != nil else { throw SessionError("no training method set", hint: "choose one first: lora r=16, bitfit or full") }
+        try TrainCommands.refuseMergedAdapter(call)
         var finder = LearningRateFinder()
         finder.start = call.double("start", default: 1e-7)
         finder.end = call.double("end", default: 1)
@@ -78,8 +79,17 @@ enum SearchCommands {
         let (_, tokenizer) = try call.trainer.classifier()
         let folder = try modelFolder(call)
         var space: [String: [SweepValue]] = [:]
+        // Each value is checked as `lora` or `train` checks that option (warmup: steps, or a ratio below 1).
+        var kinds = Dictionary((AdapterCommands.lora.options + TrainCommands.trainingOptions).map { ($0.name, $0.kind) },
+                               uniquingKeysWith: { first, _ in first })
+        kinds["warmup"] = .number(min: 0, max: 100_000)
         for name in ClassifierTrial.optionNames where call.has(name) {
-            space[name] = try call.list(name).map { try sweepValue($0, option: name, call: call) }
+            space[name] = try call.list(name).map { value in
+                if let kind = kinds[name] {
+                    _ = try Evaluator(variables: [:]).check(value, as: kind, argument: name, range: call.range(name))
+                }
+                return try sweepValue(value, option: name, call: call)
+            }
         }
         let seed = call.interpreter.seed
         let trials = call.int("trials") ?? Int.max

@@ -50,6 +50,7 @@ enum TrainCommands {
         guard call.trainer.method != nil else {
             throw SessionError("no training method set", hint: "choose one first: lora r=16 alpha=32, bitfit or full")
         }
+        try refuseMergedAdapter(call)
         let data = try call.dataset.trainingRows()
         guard data.labelNames == call.trainer.labelNames else {
             throw SessionError("the model's head is for labels [\(call.trainer.labelNames.joined(separator: ", "))] but the data has [\(data.labelNames.joined(separator: ", "))]",
@@ -59,10 +60,8 @@ enum TrainCommands {
         let trainer = try ClassifierTrainer(encoder: encoder, tokenizer: tokenizer, parameters: call.trainer.parameters,
                                             adapters: call.trainer.adapters, options: options)
         trainer.baseModelName = call.trainer.modelFolder?.path ?? call.trainer.modelName
-        trainer.cancellation = call.interpreter.cancellation
         if options.saveEvery != nil {
-            let folder = call.string("checkpoints") ?? "checkpoints/run-\(call.metrics.runs.runs.count + 1)"
-            trainer.checkpointFolder = call.interpreter.resolve(path: folder)
+            trainer.checkpointFolder = try checkpointFolder(call)
         }
         call.trainer.run = TrainingRun(trainer: trainer, data: data, validation: call.dataset.validationRows(), started: Date(),
                                        finished: false, learningRates: [])
@@ -87,7 +86,6 @@ enum TrainCommands {
             try trainer.restore(from: last.url)
             trainer.checkpointFolder = folder
             trainer.baseModelName = call.trainer.modelFolder?.path ?? call.trainer.modelName
-            trainer.cancellation = call.interpreter.cancellation
             call.trainer.run = TrainingRun(trainer: trainer, data: try call.dataset.trainingRows(), validation: call.dataset.validationRows(),
                                            started: Date(), finished: false, learningRates: [])
             return try execute(call, resuming: true)
@@ -104,7 +102,9 @@ enum TrainCommands {
     /// Trains the session's run from where it stands, showing progress; records it when it finishes.
     static func execute(_ call: Invocation, resuming: Bool) throws -> Output? {
         guard let run = call.trainer.run else { return nil }
+        try refuseMergedAdapter(call)
         let trainer = run.trainer
+        trainer.cancellation = call.interpreter.cancellation  // this cell's token
         let display = ProgressDisplay(call)
         var lastEvaluation: ValidationMetrics?
         let startStep = trainer.state.step
@@ -221,6 +221,28 @@ enum TrainCommands {
         if let v = call.bool("group_by_length") { o.groupByLength = v }
         try o.validate()
         return o
+    }
+
+    /// checkpoints= as given (it must not hold another run's checkpoints), else the first free checkpoints/run-N.
+    static func checkpointFolder(_ call: Invocation) throws -> URL {
+        if let given = call.string("checkpoints") {
+            let url = call.interpreter.resolve(path: given)
+            if !ClassifierTrainer.checkpoints(in: url).isEmpty {
+                throw call.error("\(given) already holds checkpoints of another run", at: "checkpoints",
+                                 notes: ["choose a new folder, or continue that run with train resume checkpoints=\"\(given)\""])
+            }
+            return url
+        }
+        var number = 1
+        while FileManager.default.fileExists(atPath: call.interpreter.resolve(path: "checkpoints/run-\(number)").path) { number += 1 }
+        return call.interpreter.resolve(path: "checkpoints/run-\(number)")
+    }
+
+    /// Training a merged adapter would update nothing and corrupt the unmerge: refuse it.
+    static func refuseMergedAdapter(_ call: Invocation) throws {
+        if call.trainer.adapters?.isMerged == true {
+            throw SessionError("the adapter is merged into the base weights and cannot train", hint: "unmerge first")
+        }
     }
 
     /// Reloads the model from its folder (same task, labels and head seed), dropping adapters and runs.

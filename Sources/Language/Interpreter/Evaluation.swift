@@ -29,7 +29,8 @@ struct Evaluator {
         let raw: Value
         switch (expression, kind) {
         case let (.word(name, _), .choice), let (.word(name, _), .name):
-            raw = variables[name].flatMap { $0.isTextual ? $0 : nil } ?? .word(name)
+            // A bare word where a name or an enum value is expected is taken as written.
+            raw = .word(name)
         case let (.word(name, _), .any):
             raw = variables[name] ?? .word(name)
         case let (.word(name, range), .string), let (.word(name, range), .path):
@@ -45,7 +46,7 @@ struct Evaluator {
             // A single value where a list is expected is a list of one.
             return .list([try value(expression, as: element, argument: argument, command: command)])
         default:
-            raw = try value(expression)
+            raw = try value(expression)  // `.value`: bare words are variables
         }
         return try check(raw, as: kind, argument: argument, range: expression.range)
     }
@@ -59,7 +60,8 @@ struct Evaluator {
         switch kind {
         case let .integer(min, max):
             guard case .number(let x) = value else { throw wrongType() }
-            guard x == x.rounded(), abs(x) < 9e15 else {
+            guard abs(x) < 9e15 else { throw Diagnostic("\(label) is too large: \(Value.format(x))", at: range, notes: ["expected \(kind.description)"]) }
+            guard x == x.rounded() else {
                 throw Diagnostic("\(label) expects a whole number, not \(Value.format(x))", at: range)
             }
             if let min, Int(x) < min { throw outOfRange(label, value, kind, range) }
@@ -69,7 +71,9 @@ struct Evaluator {
             if let min, x < min { throw outOfRange(label, value, kind, range) }
             if let max, x > max { throw outOfRange(label, value, kind, range) }
         case .count(let min):
-            guard case .number(let x) = value else { throw wrongType() }
+            guard case .number(let x) = value, x.isFinite else { throw wrongType() }
+            guard x < 1e15 else { throw Diagnostic("\(label) is too large: \(Value.format(x))", at: range) }
+            guard x == x.rounded() else { throw Diagnostic("\(label) expects a whole count, not \(Value.format(x))", at: range) }
             if x < min { throw outOfRange(label, value, kind, range) }
         case .string, .path:
             guard case .string = value else { throw wrongType() }
@@ -97,7 +101,7 @@ struct Evaluator {
                 return .list([try check(value, as: element, argument: argument, range: range)])
             }
             return .list(try items.map { (item) throws(Diagnostic) in try check(item, as: element, argument: argument, range: range) })
-        case .any:
+        case .any, .value:
             break
         }
         return value
@@ -133,6 +137,9 @@ struct Evaluator {
         case let (.string(x), .string(y)) where op == "+": return .string(x + y)
         case let (.list(x), .list(y)) where op == "+": return .list(x + y)
         case let (.string(x), .number(y)) where op == "*" && y >= 0 && y == y.rounded():
+            guard y * Double(max(1, x.count)) <= 10_000_000 else {
+                throw Diagnostic("a repeated string may hold at most 10,000,000 characters", at: range)
+            }
             return .string(String(repeating: x, count: Int(y)))
         default:
             throw Diagnostic("cannot apply '\(op)' to \(a.kindName) and \(b.kindName)", at: range)

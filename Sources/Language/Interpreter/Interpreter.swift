@@ -32,7 +32,9 @@ public final class Interpreter {
     public var workingDirectory: URL
     /// Where model names (`model load "all-MiniLM-L6-v2"`) are looked up when no such folder exists here.
     public var modelsDirectory: URL
-    let cancellation = CancellationToken()
+    private let interruption = CellInterruption()
+    /// The running cell's cancellation token (a fresh one for every cell).
+    var cancellation: CancellationToken { interruption.current }
     /// The front end of the running cell.
     weak var host: LanguageHost?
     /// Cells run so far (named `cell[N]` in diagnostics by front ends that have no other name).
@@ -47,21 +49,19 @@ public final class Interpreter {
     }
 
     /// Asks the running cell to stop; commands check within a second and the cell ends with an error.
-    public func interrupt() { cancellation.cancel() }
+    /// An interrupt that comes after a cell ended is forgotten when the next one starts.
+    public func interrupt() { interruption.interrupt() }
 
     /// What another thread (a signal handler, the kernel's control thread) holds to interrupt cells.
-    public var interrupter: Interrupter { Interrupter(token: cancellation) }
+    public var interrupter: Interrupter { Interrupter(interruption: interruption) }
 
     /// Runs every statement of `source` in order, reporting to `host`. The first failing statement stops
     /// the cell; what the statements before it did stays.
     public func run(_ source: SourceText, host: LanguageHost) -> CellResult {
         cellsRun += 1
+        interruption.startCell()
         self.host = host
-        // Reset when the cell ends, not when it starts: an interrupt that arrives as the cell starts counts.
-        defer {
-            self.host = nil
-            cancellation.reset()
-        }
+        defer { self.host = nil }
         let statements: [Statement]
         do {
             statements = try Parser.parse(source)
@@ -141,8 +141,19 @@ public final class Interpreter {
 
 /// Interrupts the cells of one interpreter from any thread.
 public struct Interrupter: Sendable {
-    let token: CancellationToken
-    public func interrupt() { token.cancel() }
+    let interruption: CellInterruption
+    public func interrupt() { interruption.interrupt() }
+}
+
+/// The cancellation token of the running cell, replaced by a fresh one as each cell starts, so an
+/// interrupt that lands after a cell ended cannot stop the next one.
+final class CellInterruption: @unchecked Sendable {
+    private let lock = NSLock()
+    private var token = CancellationToken()
+
+    var current: CancellationToken { lock.withLock { token } }
+    func startCell() { lock.withLock { token = CancellationToken() } }
+    func interrupt() { lock.withLock { token.cancel() } }
 }
 
 extension Statement {

@@ -27,9 +27,10 @@ public final class Invocation {
     /// Where the argument was written (the command's words when it was not).
     public func range(_ name: String) -> SourceRange { arguments[name]?.range ?? commandRange }
 
+    /// An integer argument (its kind was checked: whole and within ±9e15); other numbers clamp.
     public func int(_ name: String) -> Int? {
-        if case .number(let x)? = value(name) { return Int(x) }
-        return nil
+        guard case .number(let x)? = value(name), !x.isNaN else { return nil }
+        return abs(x) < 9e15 ? Int(x) : (x > 0 ? Int.max / 2 : Int.min / 2)
     }
     public func int(_ name: String, default fallback: Int) -> Int { int(name) ?? fallback }
 

@@ -7,8 +7,9 @@ public struct LiterateDocument: Sendable, Equatable {
     public enum Part: Sendable, Equatable {
         /// Markdown lines, as written (other code blocks included).
         case prose([String])
-        /// A finch block: its source, and the 1-based line of its opening fence in the file.
-        case cell(source: String, fenceLine: Int)
+        /// A finch block: its source, the 1-based line of its opening fence in the file, and its fence
+        /// lines as written (``` or ~~~, any length), so the document is written back as it was.
+        case cell(source: String, fenceLine: Int, opening: String = "```finch", closing: String = "```")
     }
 
     public var parts: [Part]
@@ -49,7 +50,8 @@ public struct LiterateDocument: Sendable, Equatable {
                                          at: SourceRange(start: SourceLocation(line: index + 1, column: 1), end: SourceLocation(line: index + 1, column: line.count + 1)))
                     }
                     flushProse()
-                    parts.append(.cell(source: lines[(index + 1)..<closing].joined(separator: "\n"), fenceLine: index + 1))
+                    parts.append(.cell(source: lines[(index + 1)..<closing].joined(separator: "\n"), fenceLine: index + 1,
+                                       opening: line, closing: lines[closing]))
                     index = closing + 1
                     continue
                 }
@@ -70,7 +72,7 @@ public struct LiterateDocument: Sendable, Equatable {
     /// The cells as sources that diagnostics number with the Markdown file's own lines.
     public func cellSources(name: String) -> [SourceText] {
         parts.compactMap {
-            if case let .cell(source, fenceLine) = $0 { SourceText(name: name, text: source, lineOffset: fenceLine) } else { nil }
+            if case let .cell(source, fenceLine, _, _) = $0 { SourceText(name: name, text: source, lineOffset: fenceLine) } else { nil }
         }
     }
 
@@ -79,9 +81,19 @@ public struct LiterateDocument: Sendable, Equatable {
         parts.map { part in
             switch part {
             case .prose(let lines): lines.joined(separator: "\n")
-            case .cell(let source, _): "```finch\n" + source + "\n```"
+            case let .cell(source, _, opening, closing): opening + "\n" + source + "\n" + closing
             }
         }.joined(separator: "\n")
+    }
+
+    /// Backticks enough to fence `text`: one more than its longest run of backticks, at least three.
+    static func fence(around text: String) -> String {
+        var longest = 0, run = 0
+        for c in text {
+            run = c == "`" ? run + 1 : 0
+            longest = max(longest, run)
+        }
+        return String(repeating: "`", count: max(3, longest + 1))
     }
 
     private struct Fence { let marker: Character; let length: Int; let info: String }
@@ -98,6 +110,7 @@ public struct LiterateDocument: Sendable, Equatable {
     }
 
     private static func closes(_ line: String, _ fence: Fence) -> Bool {
+        guard line.prefix(while: { $0 == " " }).count <= 3 else { return false }
         let trimmed = line.trimmingCharacters(in: .whitespaces)
         return trimmed.count >= fence.length && trimmed.allSatisfy { $0 == fence.marker }
     }

@@ -1,8 +1,9 @@
 import Foundation
 
 /// Conversion between literate Markdown and Jupyter notebooks (nbformat 4.5, the Finch kernelspec):
-/// prose ↔ Markdown cells, ```finch blocks ↔ code cells. Markdown → notebook → Markdown gives back the
-/// same text (woven output aside); notebook → Markdown → notebook gives back the same cell sources.
+/// prose ↔ Markdown cells, ```finch blocks ↔ code cells. Notebook → Markdown → notebook gives back the
+/// same cell sources; Markdown in the form this writes (one blank line around each fence, ``` fences)
+/// comes back unchanged from Markdown → notebook → Markdown (woven output aside).
 public enum Notebook {
     public enum CellKind: String, Sendable { case markdown, code }
 
@@ -21,7 +22,7 @@ public enum Notebook {
     public static func cells(from document: LiterateDocument) -> [Cell] {
         document.parts.enumerated().compactMap { index, part in
             switch part {
-            case .cell(let source, _): return Cell(.code, source)
+            case .cell(let source, _, _, _): return Cell(.code, source)
             case .prose(var lines):
                 if index > 0, lines.first == "" { lines.removeFirst() }
                 if index < document.parts.count - 1, lines.last == "" { lines.removeLast() }
@@ -32,7 +33,7 @@ public enum Notebook {
 
     /// Markdown from cells: code cells as ```finch blocks, cells separated by one blank line.
     public static func markdown(from cells: [Cell]) -> String {
-        cells.map { $0.kind == .code ? "```finch\n" + $0.source + "\n```" : $0.source }.joined(separator: "\n\n")
+        cells.map { $0.kind == .code ? fenced($0.source) : $0.source }.joined(separator: "\n\n")
     }
 
     /// The notebook's JSON (outputs empty, execution counts null), with Finch's kernelspec.
@@ -62,6 +63,12 @@ public enum Notebook {
             }
             return Cell(cell["cell_type"] as? String == "code" ? .code : .markdown, source)
         }
+    }
+
+    /// A finch block whose fence is longer than any run of backticks in the source, so it closes where it should.
+    static func fenced(_ source: String) -> String {
+        let fence = LiterateDocument.fence(around: source)
+        return fence + "finch\n" + source + "\n" + fence
     }
 
     /// nbformat's multi-line string: lines with their newlines.

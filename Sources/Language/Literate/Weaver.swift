@@ -26,9 +26,9 @@ public struct Weaver {
             switch part {
             case .prose(let lines):
                 parts.append(lines.joined(separator: "\n"))
-            case let .cell(source, fenceLine):
+            case let .cell(source, fenceLine, opening, closing):
                 cellNumber += 1
-                parts.append("```finch\n" + source + "\n```")
+                parts.append(opening + "\n" + source + "\n" + closing)
                 guard failure == nil else { continue }
                 let host = CollectingHost()
                 let result = interpreter.run(SourceText(name: name, text: source, lineOffset: fenceLine), host: host)
@@ -42,7 +42,9 @@ public struct Weaver {
                 var pendingText = ""
                 func flushText() {
                     if !pendingText.isEmpty {
-                        rendered.append("```text\n" + pendingText.trimmingCharacters(in: .newlines) + "\n```")
+                        let text = pendingText.trimmingCharacters(in: .newlines)
+                        let fence = LiterateDocument.fence(around: text)
+                        rendered.append(fence + "text\n" + text + "\n" + fence)
                         pendingText = ""
                     }
                 }

@@ -90,7 +90,10 @@ struct TokenParser {
             let value = try parseExpression(after: "\(name) =")
             return .assignment(name: name, nameRange: nameToken.range, value: value, range: nameToken.range.union(value.range))
         }
-        if peek().symbol?.isBinaryOperator == true { return .expression(try parseExpression(after: "")) }
+        // `x * 2` is an expression; `print -1`, `seed -1` stay commands (command names are never variables).
+        if peek().symbol?.isBinaryOperator == true, !CommandTable.firstWords.contains(name) {
+            return .expression(try parseExpression(after: ""))
+        }
         if let helpQuery = parseHelpSuffix() { return helpQuery }
         return .command(try parseCommand())
     }
