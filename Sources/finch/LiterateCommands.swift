@@ -44,8 +44,13 @@ struct Weave: ParsableCommand {
                 throw failure(message)
             }
             let folder = destination.deletingLastPathComponent().appendingPathComponent("\(stem).figures")
-            if let missing = woven.figures.first(where: { !FileManager.default.fileExists(atPath: folder.appendingPathComponent($0.name).path) }) {
-                throw failure("\(file): figure \(stem).figures/\(missing.name) is missing; weave the file again")
+            for (name, svg) in woven.figures {
+                guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent(name).path) else {
+                    throw failure("\(file): figure \(stem).figures/\(name) is missing; weave the file again")
+                }
+                if String(decoding: data, as: UTF8.self) != svg {
+                    throw failure("\(file): figure \(stem).figures/\(name) differs from a fresh run")
+                }
             }
             print("\(file): woven output is current (\(document.cellSources(name: file).count) cells)")
             return
@@ -53,6 +58,12 @@ struct Weave: ParsableCommand {
         let folder = destination.deletingLastPathComponent().appendingPathComponent("\(stem).figures")
         if !woven.figures.isEmpty { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
         for (name, svg) in woven.figures { try AtomicFile.write(Data(svg.utf8), to: folder.appendingPathComponent(name)) }
+        // Figures of an earlier weave that this one no longer links.
+        let current = Set(woven.figures.map(\.name))
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        where name.hasPrefix("\(stem)-") && name.hasSuffix(".svg") && !current.contains(name) {
+            try FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+        }
         try AtomicFile.write(Data(woven.markdown.utf8), to: destination)
         print("wove \(document.cellSources(name: file).count) cells into \(destination.path)" + (woven.figures.isEmpty ? "" : " (\(woven.figures.count) figures in \(stem).figures/)"))
         if let stopped = woven.failure { throw failure(stopped) }

@@ -47,17 +47,17 @@ enum ModelCommands {
     }
 
     static let info = CommandSpec(
-        "model info", group: .model, summary: "Show the loaded model: family, sizes, parameters, head, tokenizer, adapter",
+        "model info", group: .model, summary: "Show the loaded model: family, sizes, parameters, head, training method",
         example: "model info") { call in
         let session = call.trainer
-        let (encoder, tokenizer) = try session.model()
+        let (encoder, _) = try session.model()
         let c = encoder.config
         var rows: [[String]] = [
-            ["model", session.modelName], ["folder", session.modelFolder?.path ?? ""], ["family", "\(c.family)"],
+            ["model", session.modelName], ["folder", shownFolder(call)], ["family", "\(c.family)"],
             ["layers", "\(c.layerCount)"], ["hidden size", "\(c.hiddenSize)"], ["attention heads", "\(c.headCount)"],
             ["intermediate size", "\(c.intermediateSize)"], ["vocabulary", Render.grouped(c.vocabularySize)],
             ["max positions", "\(c.usablePositions)"], ["parameters", Render.grouped(encoder.baseParameterCount)],
-            ["task", session.task.rawValue], ["tokenizer", "\(type(of: tokenizer))"],
+            ["task", session.task.rawValue],
         ]
         if !session.labelNames.isEmpty { rows.append(["labels", session.labelNames.joined(separator: ", ")]) }
         rows.append(["training", session.method.map(AdapterCommands.describe) ?? "not set (lora, bitfit or full)"])
@@ -122,6 +122,17 @@ enum ModelCommands {
                 ("embeddings", .array((0..<texts.count).map { r in .array((0..<h).map { JSONValue(vectors[r * h + $0]) }) })),
                 ("similarities", .array(similarities.map { .array($0.map { JSONValue($0) }) })),
             ]))
+    }
+
+    /// The model's folder as the user can write it: `$FINCH_MODELS/NAME` for a named model, else as given
+    /// (so printed output is the same on every machine).
+    static func shownFolder(_ call: Invocation) -> String {
+        guard let folder = call.trainer.modelFolder else { return "" }
+        let models = call.interpreter.modelsDirectory.standardizedFileURL.path
+        if folder.standardizedFileURL.path.hasPrefix(models + "/") { return "$FINCH_MODELS/" + folder.lastPathComponent }
+        let here = call.interpreter.workingDirectory.standardizedFileURL.path
+        let path = folder.standardizedFileURL.path
+        return path.hasPrefix(here + "/") ? String(path.dropFirst(here.count + 1)) : path
     }
 
     /// The folder a `model` argument names: a path, or a name under the models folder.

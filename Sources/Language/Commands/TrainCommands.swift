@@ -130,7 +130,7 @@ enum TrainCommands {
         }
         call.trainer.run?.finished = true
         var metrics: [String: Double] = ["train_loss": trainer.state.losses.suffix(10).reduce(0, +) / Double(max(1, min(10, trainer.state.losses.count)))]
-        if let evaluation = trainer.state.evaluations.last?.metrics {
+        if let evaluation = reportedEvaluation(trainer.state, summary: summary)?.metrics {
             for (name, value) in evaluation.byName { metrics[name] = value }
         }
         var configuration = trainer.options.settings
@@ -176,9 +176,9 @@ enum TrainCommands {
         if !tail.isEmpty { lines.append("final loss (mean of the last \(tail.count) steps): \(Render.fixed(tail.reduce(0, +) / Double(tail.count)))") }
         var json: [(String, JSONValue)] = [("steps", JSONValue(state.step)), ("total_steps", JSONValue(state.totalSteps)),
                                            ("seconds", JSONValue(summary.seconds)), ("loss", JSONValue(tail.isEmpty ? .nan : tail.reduce(0, +) / Double(tail.count)))]
-        if let evaluation = state.evaluations.last {
+        if let evaluation = reportedEvaluation(state, summary: summary) {
             let m = evaluation.metrics
-            lines.append("valid (step \(evaluation.step)): accuracy \(Render.fixed(m.accuracy)) · f1_macro \(Render.fixed(m.f1Macro)) · f1_weighted \(Render.fixed(m.f1Weighted)) · loss \(Render.fixed(m.loss))")
+            lines.append("valid (step \(evaluation.step)\(summary.restoredBestStep != nil ? ", the weights kept" : "")): accuracy \(Render.fixed(m.accuracy)) · f1_macro \(Render.fixed(m.f1Macro)) · f1_weighted \(Render.fixed(m.f1Weighted)) · loss \(Render.fixed(m.loss))")
             json += [("accuracy", JSONValue(m.accuracy)), ("f1_macro", JSONValue(m.f1Macro)), ("f1_weighted", JSONValue(m.f1Weighted)),
                      ("eval_loss", JSONValue(m.loss))]
         }
@@ -187,6 +187,12 @@ enum TrainCommands {
         let svg = chart.svg()
         return Output(plain: text + "\n" + chart.text(width: Render.textSize.width, height: Render.textSize.height),
                       html: "<pre>\(HTML.escape(text))</pre>" + svg, svg: svg, json: .object(json), caption: text)
+    }
+
+    /// The evaluation of the weights the run ends with: the restored best one, else the last.
+    static func reportedEvaluation(_ state: TrainerState, summary: TrainingSummary) -> EvaluationReport? {
+        if let best = summary.restoredBestStep, let evaluation = state.evaluations.last(where: { $0.step == best }) { return evaluation }
+        return state.evaluations.last
     }
 
     /// TrainingOptions from the command's options (those not given keep TrainingOptions' defaults).
