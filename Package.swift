@@ -33,8 +33,9 @@ let package = Package(
         // Engine
         .target(name: "FinchTensor", dependencies: ["CBLAS"], path: "Sources/Engine/Tensor", swiftSettings: numericSettings),
         .target(name: "FinchCheckpoint", dependencies: ["FinchTensor"], path: "Sources/Engine/Checkpoint", swiftSettings: numericSettings),
-        .target(name: "FinchModels", dependencies: ["FinchTensor", "FinchCheckpoint"], path: "Sources/Engine/Models", swiftSettings: numericSettings),
-        .target(name: "FinchPEFT", dependencies: ["FinchTensor", "FinchCheckpoint", "FinchModels"], path: "Sources/Engine/PEFT", swiftSettings: numericSettings),
+        .target(name: "FinchQuantization", dependencies: ["FinchTensor"], path: "Sources/Engine/Quantization", swiftSettings: numericSettings),
+        .target(name: "FinchModels", dependencies: ["FinchTensor", "FinchCheckpoint", "FinchQuantization"], path: "Sources/Engine/Models", swiftSettings: numericSettings),
+        .target(name: "FinchPEFT", dependencies: ["FinchTensor", "FinchCheckpoint", "FinchModels", "FinchQuantization"], path: "Sources/Engine/PEFT", swiftSettings: numericSettings),
         .target(name: "FinchOptim", dependencies: ["FinchTensor"], path: "Sources/Engine/Optim", swiftSettings: numericSettings),
 
         // Data
@@ -80,6 +81,7 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["FinchMetrics", "TestSupport"], path: "Tests/MetricsTests"),
         .testTarget(name: "PlotTests", dependencies: ["FinchPlot"], path: "Tests/PlotTests", exclude: ["Golden"]),
         .testTarget(name: "OptimTests", dependencies: ["FinchOptim", "TestSupport"], path: "Tests/OptimTests"),
+        .testTarget(name: "QuantizationTests", dependencies: ["FinchQuantization", "FinchModels", "FinchPEFT", "FinchOptim", "FinchTokenizers", "FinchData", "TestSupport"], path: "Tests/QuantizationTests"),
         .testTarget(name: "ModelTests", dependencies: ["FinchModels", "TestSupport"], path: "Tests/ModelTests"),
         .testTarget(name: "LanguageTests", dependencies: ["FinchLanguage", "TestSupport"], path: "Tests/LanguageTests", exclude: ["Golden"]),
         .testTarget(name: "FrontEndTests", dependencies: ["FinchKernel", "FinchREPL", "FinchLanguage", "TestSupport"], path: "Tests/FrontEndTests"),

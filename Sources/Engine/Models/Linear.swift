@@ -1,20 +1,30 @@
+import FinchQuantization
 import FinchTensor
 
 /// A linear layer in torch.nn.Linear layout: y[rows, out] = x[rows, in] · W[out, in]ᵀ + b[out].
 /// `name` is the module path in the checkpoint (e.g. "encoder.layer.0.attention.self.query"), the name
 /// that adapters target.
+///
+/// A frozen weight may be held in bitsandbytes' 4-bit format instead (`quantize`, QLoRA): `weight` is then
+/// empty and forward and backward dequantize a tile of rows at a time (`FourBitTensor`). Assigning a
+/// non-empty fp32 `weight` replaces the 4-bit one.
 public final class Linear: @unchecked Sendable {
     public let name: String
-    public var weight: Tensor
+    /// The fp32 weight [out, in]; empty (no elements) while the weight is held in `quantized`.
+    public var weight: Tensor {
+        didSet { if weight.count > 0 { quantized = nil } }
+    }
     public var bias: Tensor?
+    /// The frozen weight in 4 bits, when quantized.
+    public private(set) var quantized: FourBitTensor?
     /// Gradient of the weight, accumulated by `backward`; nil while the weight is frozen.
     public var weightGradient: Tensor?
     /// Gradient of the bias, accumulated by `backward`; nil while the bias is frozen.
     public var biasGradient: Tensor?
     /// A low-rank (or other) adapter whose output is added to this layer's (LoRA, DoRA, …).
     public var adapter: LinearAdapter?
-    public var inFeatures: Int { weight.shape[1] }
-    public var outFeatures: Int { weight.shape[0] }
+    public var inFeatures: Int { quantized?.inFeatures ?? weight.shape[1] }
+    public var outFeatures: Int { quantized?.outFeatures ?? weight.shape[0] }
 
     public init(name: String, weight: Tensor, bias: Tensor?) {
         precondition(weight.shape.count == 2, "\(name).weight must be 2-D, got \(weight.shape)")
@@ -26,8 +36,12 @@ public final class Linear: @unchecked Sendable {
 
     /// Forward: y[rows, out] = x[rows, in] · Wᵀ + b.
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        BLAS.linear(x, rows: rows, inFeatures: inFeatures, weight: weight.data, bias: bias?.data,
-                    outFeatures: outFeatures, into: y)
+        if let quantized {
+            quantized.linear(x, rows: rows, bias: bias?.data, into: y)
+        } else {
+            BLAS.linear(x, rows: rows, inFeatures: inFeatures, weight: weight.data, bias: bias?.data,
+                        outFeatures: outFeatures, into: y)
+        }
         adapter?.forward(x, rows: rows, base: self, into: y)
     }
 
@@ -37,10 +51,7 @@ public final class Linear: @unchecked Sendable {
     ///   db[out]      += Σ_rows dy         (only with a `biasGradient`)
     public func backward(_ x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>, rows: Int,
                          inputGradient dx: UnsafeMutablePointer<Float>?, accumulateInput: Bool = false) {
-        if let dx {
-            BLAS.gemm(m: rows, n: inFeatures, k: outFeatures, a: dy, lda: outFeatures,
-                      b: weight.data, ldb: inFeatures, beta: accumulateInput ? 1 : 0, c: dx, ldc: inFeatures)
-        }
+        if let dx { inputGradientProduct(dy, rows: rows, into: dx, accumulate: accumulateInput) }
         if let weightGradient {
             BLAS.gemm(transposeA: true, m: outFeatures, n: inFeatures, k: rows, a: dy, lda: outFeatures,
                       b: x, ldb: inFeatures, beta: 1, c: weightGradient.data, ldc: inFeatures)
@@ -51,18 +62,82 @@ public final class Linear: @unchecked Sendable {
         adapter?.backward(x, outputGradient: dy, rows: rows, base: self, inputGradient: dx)
     }
 
-    /// The naive reference of `forward`, for tests: a scalar triple loop in Double.
+    /// y[rows, out] = x[rows, in] · Wᵀ (+ y when `accumulate`): the weight's product alone (no bias, no
+    /// adapter), whichever way the weight is held.
+    public func weightProduct(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        if let quantized {
+            quantized.multiply(x, rows: rows, into: y, accumulate: accumulate)
+        } else {
+            BLAS.gemm(transposeB: true, m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
+                      b: weight.data, ldb: inFeatures, beta: accumulate ? 1 : 0, c: y, ldc: outFeatures)
+        }
+    }
+
+    /// dx[rows, in] = dy[rows, out] · W (+ dx when `accumulate`), whichever way the weight is held.
+    public func inputGradientProduct(_ dy: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        if let quantized {
+            quantized.multiplyTransposed(dy, rows: rows, into: dx, accumulate: accumulate)
+        } else {
+            BLAS.gemm(m: rows, n: inFeatures, k: outFeatures, a: dy, lda: outFeatures,
+                      b: weight.data, ldb: inFeatures, beta: accumulate ? 1 : 0, c: dx, ldc: inFeatures)
+        }
+    }
+
+    /// The naive reference of `forward`: a scalar triple loop in Double (on the dequantized weight when 4-bit).
     public func referenceForward(_ x: [Float], rows: Int) -> [Float] {
+        let w = weightCopy()
         var y = [Float](repeating: 0, count: rows * outFeatures)
         for r in 0..<rows {
             for o in 0..<outFeatures {
                 var sum = Double(bias?[o] ?? 0)
-                for i in 0..<inFeatures { sum += Double(x[r * inFeatures + i]) * Double(weight[o * inFeatures + i]) }
+                for i in 0..<inFeatures { sum += Double(x[r * inFeatures + i]) * Double(w[o * inFeatures + i]) }
                 y[r * outFeatures + o] = Float(sum)
             }
         }
         return y
     }
+}
+
+extension Linear {
+    /// Whether the weight is held in 4 bits.
+    public var isQuantized: Bool { quantized != nil }
+
+    /// Replaces the fp32 weight by its 4-bit quantization in `format` (bitsandbytes' `quantize_4bit`)
+    /// and lets the fp32 tensor go. A weight that trains in full cannot be quantized.
+    public func quantize(_ format: FourBitFormat) throws {
+        guard quantized == nil else { return }
+        guard weightGradient == nil else {
+            throw ModelError("\(name): its weight trains in full, so it cannot be held in 4 bits")
+        }
+        let result = try FourBitTensor(quantizing: weight.data, shape: weight.shape, format: format)
+        quantized = result
+        weight = Tensor(zeros: [0])
+    }
+
+    /// Puts an fp32 weight back: the dequantized 4-bit values (what the layer has been computing with).
+    public func dequantize() {
+        guard let quantized else { return }
+        weight = quantized.dequantized()
+    }
+
+    /// W [out, in] into `out`, dequantized when held in 4 bits.
+    public func copyWeight(into out: UnsafeMutablePointer<Float>) {
+        if let quantized {
+            quantized.dequantize(0..<quantized.count, into: out)
+        } else {
+            out.update(from: weight.data, count: weight.count)
+        }
+    }
+
+    /// A new fp32 copy of W [out, in], dequantized when held in 4 bits.
+    public func weightCopy() -> Tensor {
+        let copy = Tensor(zeros: [outFeatures, inFeatures])
+        copyWeight(into: copy.data)
+        return copy
+    }
+
+    /// Bytes the weight holds: 4 per value in fp32, about 0.52 per value in NF4 with double quantization.
+    public var weightByteCount: Int { quantized?.byteCount ?? weight.byteCount }
 }
 
 /// Something added to a linear layer's output: the small protocol every PEFT method implements.

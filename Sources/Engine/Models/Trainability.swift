@@ -70,10 +70,12 @@ extension Encoder {
     }
 
     /// Gives a linear layer's weight and/or bias gradient buffers (unless they have them already) and
-    /// returns the new optimizer parameters; biases do not decay.
+    /// returns the new optimizer parameters; biases do not decay. A weight held in 4 bits that is to train
+    /// in full is dequantized to fp32 first (its values are those the layer computed with).
     public func makeTrainable(_ linear: Linear, weight: Bool, bias: Bool) -> [Parameter] {
         var parameters: [Parameter] = []
         if weight, linear.weightGradient == nil {
+            linear.dequantize()
             let g = Tensor(zeros: linear.weight.shape)
             linear.weight.makeWritable()
             linear.weightGradient = g
@@ -124,7 +126,7 @@ extension Encoder {
     public var baseParameterCount: Int {
         var total = embeddings.word.count + embeddings.position.count + (embeddings.tokenType?.count ?? 0)
         for linear in blockLinears + [pooler, head?.dense, head?.output].compactMap({ $0 }) {
-            total += linear.weight.count + (linear.bias?.count ?? 0)
+            total += linear.outFeatures * linear.inFeatures + (linear.bias?.count ?? 0)
         }
         for norm in layerNorms { total += norm.weight.count + norm.bias.count }
         return total

@@ -31,7 +31,7 @@ public enum AdapterFiles {
             tensors[keyPrefix + key] = .float(bias)
         }
         for linear in model.savedModules {
-            tensors[keyPrefix + linear.name + ".weight"] = .float(linear.weight)
+            tensors[keyPrefix + linear.name + ".weight"] = .float(linear.isQuantized ? linear.weightCopy() : linear.weight)
             if let bias = linear.bias { tensors[keyPrefix + linear.name + ".bias"] = .float(bias) }
         }
         let targets: Any
@@ -81,6 +81,7 @@ public enum AdapterFiles {
             try assign(adaptedNames.contains(module) ? module + ".base_layer.bias" : name, to: bias)
         }
         for linear in model.savedModules {
+            linear.dequantize()  // a module trained in full holds fp32 weights (overwritten here)
             try assign(linear.name + ".weight", to: linear.weight)
             if let bias = linear.bias { try assign(linear.name + ".bias", to: bias) }
         }
@@ -94,6 +95,7 @@ public enum AdapterFiles {
                 .first(where: { name == $0.name + ".weight" || name == $0.name + ".bias" }) else {
                 throw PEFTError("\(weightsURL.path): tensor \"\(key)\" does not belong to any layer of this model")
             }
+            if name.hasSuffix(".weight") { linear.dequantize() }
             guard let target = name.hasSuffix(".weight") ? linear.weight : linear.bias else {
                 throw PEFTError("\(weightsURL.path): tensor \"\(key)\" is a bias, but \(linear.name) has none")
             }

@@ -78,14 +78,18 @@ public final class AdapterSet: @unchecked Sendable {
     }
 
     private static func snapshot(_ modules: [Linear]) -> [String: (weight: Tensor, bias: Tensor?)] {
-        Dictionary(modules.map { ($0.name, ($0.weight.copy(), $0.bias?.copy())) }, uniquingKeysWith: { a, _ in a })
+        Dictionary(modules.map { ($0.name, ($0.weightCopy(), $0.bias?.copy())) }, uniquingKeysWith: { a, _ in a })
     }
 
     private func restore(_ stored: [String: (weight: Tensor, bias: Tensor?)]) {
         for linear in encoder.blockLinears + [encoder.pooler, encoder.head?.dense, encoder.head?.output].compactMap({ $0 }) {
             guard let saved = stored[linear.name] else { continue }
-            linear.weight.makeWritable()
-            linear.weight.data.update(from: saved.weight.data, count: linear.weight.count)
+            // A 4-bit weight that already holds these values stays 4-bit; other values need fp32.
+            if linear.isQuantized, linear.weightCopy().array != saved.weight.array { linear.dequantize() }
+            if !linear.isQuantized {
+                linear.weight.makeWritable()
+                linear.weight.data.update(from: saved.weight.data, count: linear.weight.count)
+            }
             if let bias = linear.bias, let savedBias = saved.bias {
                 bias.makeWritable()
                 bias.data.update(from: savedBias.data, count: bias.count)

@@ -4,7 +4,9 @@ import FinchTensor
 /// DoRA (weight-decomposed LoRA) on top of a LoRA adapter, as PEFT computes it for a linear layer:
 ///   n[o] = ‖W[o,:] + s·(B·A)[o,:]‖₂ (treated as a constant in backward),  c[o] = m[o] / n[o]
 ///   y = x·Wᵀ + b + (c − 1) ⊙ (x_d·Wᵀ) + c ⊙ s·(x_d·Aᵀ·Bᵀ)
-/// with the magnitude m [out] trained and initialised to n with B = 0 (the base row norms).
+/// with the magnitude m [out] trained and initialised to n with B = 0 (the base row norms). On a 4-bit base
+/// (QLoRA) W is the dequantized weight, as PEFT computes it for bitsandbytes layers; the norms then need one
+/// dequantization of W per forward.
 public final class DoRAMagnitude: @unchecked Sendable {
     public let magnitude: Tensor
     public let gradient: Tensor
@@ -28,7 +30,7 @@ public final class DoRAMagnitude: @unchecked Sendable {
     private func rowNorms(base: Linear, adapter: LoRAAdapter, into out: Tensor) {
         let (outFeatures, inFeatures) = (base.outFeatures, base.inFeatures)
         if combined.count != outFeatures * inFeatures { combined = Tensor(zeros: [outFeatures, inFeatures]) }
-        combined.data.update(from: base.weight.data, count: combined.count)
+        base.copyWeight(into: combined.data)
         adapter.addDelta(to: combined, sign: 1)
         for o in 0..<outFeatures {
             out[o] = Kernels.sumOfSquares(combined.data + o * inFeatures, mean: 0, count: inFeatures).squareRoot()
@@ -38,7 +40,7 @@ public final class DoRAMagnitude: @unchecked Sendable {
     /// Adds the DoRA terms to y [rows, out], which holds x·Wᵀ + b; `input` is x_d and `projected` x_d·Aᵀ.
     func forward(input: UnsafePointer<Float>, projected: UnsafePointer<Float>, rows: Int, base: Linear,
                  adapter: LoRAAdapter, baseFromOutput: Bool, into y: UnsafeMutablePointer<Float>) {
-        let (outFeatures, inFeatures) = (base.outFeatures, base.inFeatures)
+        let outFeatures = base.outFeatures
         prepare(rows: rows, outFeatures: outFeatures)
         rowNorms(base: base, adapter: adapter, into: norms)
         for o in 0..<outFeatures { scale[o] = magnitude[o] / norms[o] }
@@ -51,8 +53,7 @@ public final class DoRAMagnitude: @unchecked Sendable {
                 for r in 0..<rows { for o in 0..<outFeatures { baseOutput[r * outFeatures + o] -= bias[o] } }
             }
         } else {
-            BLAS.gemm(transposeB: true, m: rows, n: outFeatures, k: inFeatures, a: input, lda: inFeatures,
-                      b: base.weight.data, ldb: inFeatures, c: baseOutput.data, ldc: outFeatures)
+            base.weightProduct(input, rows: rows, into: baseOutput.data)
         }
         let s = adapter.scaling
         for r in 0..<rows {
@@ -67,7 +68,7 @@ public final class DoRAMagnitude: @unchecked Sendable {
     /// the extra input gradient through x_d, into `extraInputGradient` [rows, in].
     func backward(outputGradient dy: UnsafePointer<Float>, rows: Int, base: Linear, scaling s: Float,
                   extraInputGradient: UnsafeMutablePointer<Float>?) -> UnsafePointer<Float> {
-        let (outFeatures, inFeatures) = (base.outFeatures, base.inFeatures)
+        let outFeatures = base.outFeatures
         for r in 0..<rows {
             for o in 0..<outFeatures {
                 let i = r * outFeatures + o
@@ -76,8 +77,7 @@ public final class DoRAMagnitude: @unchecked Sendable {
             }
         }
         if let extraInputGradient {
-            BLAS.gemm(m: rows, n: inFeatures, k: outFeatures, a: scaledGradient.data, lda: outFeatures,
-                      b: base.weight.data, ldb: inFeatures, c: extraInputGradient, ldc: inFeatures)
+            base.inputGradientProduct(scaledGradient.data, rows: rows, into: extraInputGradient)
         }
         for r in 0..<rows { for o in 0..<outFeatures { scaledGradient[r * outFeatures + o] = dy[r * outFeatures + o] * scale[o] } }
         return UnsafePointer(scaledGradient.data)

@@ -104,9 +104,16 @@ public final class LoRAModel: @unchecked Sendable {
         for (_, adapter) in adapted { adapter.isTraining = training }
     }
 
-    /// W ← W + s·B·A for every adapted layer. Refuses (changing nothing) if any result is not finite.
+    /// W ← W + s·B·A for every adapted layer. Refuses (changing nothing) if any result is not finite, or
+    /// if a base weight is held in 4 bits (QLoRA): merging there would mean requantizing W + s·B·A, which
+    /// rounds most of the adapter away.
     public func merge() throws {
         guard !isMerged else { throw PEFTError("the adapters are already merged") }
+        if let linear = adapted.first(where: { $0.linear.isQuantized })?.linear {
+            throw PEFTError("cannot merge into \(linear.name): its base weight is held in 4 bits (\(linear.quantized!.format)); "
+                            + "requantizing W + scale·B·A would round the adapter away. Dequantize the base first "
+                            + "(QLoRA.dequantize) to merge in fp32, or keep the adapter separate")
+        }
         for (linear, adapter) in adapted {
             if let dora = adapter.dora {
                 try dora.merge(into: linear, adapter: adapter)
@@ -161,13 +168,13 @@ public final class LoRAModel: @unchecked Sendable {
     public func parameterCounts() -> (trainable: Int, total: Int) {
         let trainable = trainableParameterCountWithoutSideEffects()
         let adapterTotal = adapted.reduce(0) { $0 + $1.adapter.a.count + $1.adapter.b.count + ($1.adapter.dora?.magnitude.count ?? 0) }
-        let headCopies = savedModules.reduce(0) { $0 + $1.weight.count + ($1.bias?.count ?? 0) }
+        let headCopies = savedModules.reduce(0) { $0 + $1.outFeatures * $1.inFeatures + ($1.bias?.count ?? 0) }
         return (trainable, encoder.baseParameterCount + adapterTotal + headCopies)
     }
 
     private func trainableParameterCountWithoutSideEffects() -> Int {
         var count = adapted.reduce(0) { $0 + $1.adapter.a.count + $1.adapter.b.count + ($1.adapter.dora?.magnitude.count ?? 0) }
-        count += savedModules.reduce(0) { $0 + $1.weight.count + ($1.bias?.count ?? 0) }
+        count += savedModules.reduce(0) { $0 + $1.outFeatures * $1.inFeatures + ($1.bias?.count ?? 0) }
         let biased = biasedLayers
         count += biased.linears.reduce(0) { $0 + ($1.bias?.count ?? 0) } + biased.norms.reduce(0) { $0 + $1.bias.count }
         return count
