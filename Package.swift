@@ -47,14 +47,14 @@ let package = Package(
         .target(name: "FinchPlot", path: "Sources/Plot"),
         .target(
             name: "FinchExperiment",
-            dependencies: ["FinchCheckpoint", "FinchData", "FinchMetrics", "FinchModels", "FinchOptim", "FinchPEFT", "FinchTensor", "FinchTokenizers"],
+            dependencies: ["FinchCheckpoint", "FinchData", "FinchMetrics", "FinchModels", "FinchOptim", "FinchPEFT", "FinchQuantization", "FinchTensor", "FinchTokenizers"],
             path: "Sources/Experiment"),
 
         // Language: syntax, sessions, commands, rendering; front ends hand it source text.
         .target(
             name: "FinchLanguage",
             dependencies: ["FinchCheckpoint", "FinchData", "FinchExperiment", "FinchMetrics", "FinchModels", "FinchOptim", "FinchPEFT",
-                           "FinchPlot", "FinchTensor", "FinchTokenizers"],
+                           "FinchPlot", "FinchQuantization", "FinchTensor", "FinchTokenizers"],
             path: "Sources/Language"),
 
         // Front ends
@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "OptimTests", dependencies: ["FinchOptim", "TestSupport"], path: "Tests/OptimTests"),
         .testTarget(name: "QuantizationTests", dependencies: ["FinchQuantization", "FinchModels", "FinchPEFT", "FinchOptim", "FinchTokenizers", "FinchData", "TestSupport"], path: "Tests/QuantizationTests"),
         .testTarget(name: "ModelTests", dependencies: ["FinchModels", "TestSupport"], path: "Tests/ModelTests"),
-        .testTarget(name: "LanguageTests", dependencies: ["FinchLanguage", "TestSupport"], path: "Tests/LanguageTests", exclude: ["Golden"]),
+        .testTarget(name: "LanguageTests", dependencies: ["FinchLanguage", "FinchModels", "TestSupport"], path: "Tests/LanguageTests", exclude: ["Golden"]),
         .testTarget(name: "FrontEndTests", dependencies: ["FinchKernel", "FinchREPL", "FinchLanguage", "TestSupport"], path: "Tests/FrontEndTests"),
     ],
     cxxLanguageStandard: .cxx17

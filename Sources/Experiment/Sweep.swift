@@ -3,6 +3,7 @@ import FinchData
 import FinchModels
 import FinchOptim
 import FinchPEFT
+import FinchQuantization
 import FinchTensor
 import FinchTokenizers
 
@@ -129,9 +130,10 @@ public enum ClassifierTrial {
     /// A trial on fixed training and validation rows; see `make(modelFolder:tokenizer:baseOptions:baseLoRA:withoutLoRA:)`.
     public static func make(modelFolder: URL, tokenizer: any Tokenizer, train: LabeledTexts, validation: LabeledTexts,
                             baseOptions: TrainingOptions = TrainingOptions(), baseLoRA: LoRAConfiguration? = nil,
-                            withoutLoRA: BaseTraining = .full, cancellation: CancellationToken? = nil) -> TrialRunner {
+                            baseQuantization: FourBitFormat? = nil, withoutLoRA: BaseTraining = .full,
+                            cancellation: CancellationToken? = nil) -> TrialRunner {
         let run = make(modelFolder: modelFolder, tokenizer: tokenizer, baseOptions: baseOptions, baseLoRA: baseLoRA,
-                       withoutLoRA: withoutLoRA, cancellation: cancellation)
+                       baseQuantization: baseQuantization, withoutLoRA: withoutLoRA, cancellation: cancellation)
         return { configuration in try run(configuration, train, validation) }
     }
 
@@ -140,14 +142,16 @@ public enum ClassifierTrial {
     /// LoRA (same seed) when there is a LoRA setup, else trains the `withoutLoRA` parameters, then evaluates
     /// the final weights (the best ones when `eval_every` and keep-the-best are on) on the validation rows.
     /// The validation rows go to the trainer only when `evalEvery` is set, for early stopping and keep-the-best.
+    /// With `baseQuantization` (QLoRA) the LoRA targets' base weights are held in 4 bits first.
     /// A cancelled `cancellation` stops the trial's training within a step and the trial throws "interrupted".
     public static func make(modelFolder: URL, tokenizer: any Tokenizer, baseOptions: TrainingOptions = TrainingOptions(),
-                            baseLoRA: LoRAConfiguration? = nil, withoutLoRA: BaseTraining = .full,
-                            cancellation: CancellationToken? = nil) -> FoldTrialRunner {
+                            baseLoRA: LoRAConfiguration? = nil, baseQuantization: FourBitFormat? = nil,
+                            withoutLoRA: BaseTraining = .full, cancellation: CancellationToken? = nil) -> FoldTrialRunner {
         { configuration, train, validation in
             var options = baseOptions, lora = baseLoRA
             try apply(configuration, to: &options, lora: &lora)
             let encoder = try EncoderLoader.load(folder: modelFolder, task: .classify(labels: train.labelNames.count, seed: options.seed))
+            if let lora, let baseQuantization { _ = try QLoRA.quantize(encoder, targets: lora.targets, format: baseQuantization) }
             let adapters = try lora.map { try LoRAModel(encoder: encoder, configuration: $0, seed: options.seed) }
             let trainer = try ClassifierTrainer(encoder: encoder, tokenizer: tokenizer,
                                                 parameters: adapters?.trainableParameters() ?? encoder.prepareTraining(withoutLoRA),

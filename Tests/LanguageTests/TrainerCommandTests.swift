@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import FinchLanguage
+import FinchModels
 import TestSupport
 
 /// A host that interrupts the interpreter at the first progress update of a command.
@@ -183,5 +184,19 @@ final class InterruptingHost: LanguageHost {
         let interpreter = try sst2Session(extra: "lora r=2")
         let failure = try #require(run(interpreter, "sweep r=[4, 1e12] max_steps=1").failure)
         #expect(failure.diagnostic.message == "'r' is out of range: 1000000000000")
+    }
+
+    @Test func qloraHoldsTheTargetsInFourBitsAndTrains() throws {
+        let interpreter = try sst2Session()
+        let result = run(interpreter, "qlora r=4 alpha=8")
+        try check(result)
+        #expect(result.plain.contains("quantized 37 layers (10,764,288 weights) to nf4, block 64, double quantization"))
+        #expect(result.plain.contains("(4.127 bits per weight)"))
+        #expect(interpreter.trainer.encoder?.blockLinears.allSatisfy(\.isQuantized) == true)
+        try check(run(interpreter, "train max_steps=2 batch=8 max_length=32 lr=1e-3"))
+        #expect(run(interpreter, "merge").failure?.diagnostic.message.hasPrefix("cannot merge into") == true)
+        let back = run(interpreter, "lora r=4")
+        #expect(back.plain.hasPrefix("model reloaded from all-MiniLM-L6-v2"))
+        #expect(interpreter.trainer.encoder?.blockLinears.contains(where: \.isQuantized) == false)
     }
 }

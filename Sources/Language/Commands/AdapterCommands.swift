@@ -1,44 +1,84 @@
 import Foundation
 import FinchModels
 import FinchPEFT
+import FinchQuantization
 import FinchTensor
 
 /// lora, bitfit, full, params: how the next `train` changes the model.
 enum AdapterCommands {
-    static let all: [CommandSpec] = [lora, bitfit, full, params]
+    static let all: [CommandSpec] = [lora, qlora, bitfit, full, params]
 
-    static let lora = CommandSpec(
-        "lora", group: .model, summary: "Attach LoRA adapters (rsLoRA and DoRA by option) to the loaded model",
-        options: [
+    /// The LoRA options `lora` and `qlora` share; `targets` defaults differ.
+    static func loraOptions(targets: String) -> [ArgumentSpec] {
+        [
             ArgumentSpec("r", .integer(min: 1, max: 4096), default: "16", help: "Rank of the update B·A"),
             ArgumentSpec("alpha", .number(min: 0), default: "32", help: "Scale: the update is multiplied by alpha/r (alpha/√r with rslora)"),
             ArgumentSpec("dropout", .number(min: 0, max: 0.99), default: "0.05", help: "Dropout on the adapter's input while training"),
-            ArgumentSpec("targets", .list(.name), default: "[query, value]",
+            ArgumentSpec("targets", .list(.name), default: targets,
                          help: "Module names to adapt (PEFT's rule: equal to or ending with the name), or all-linear"),
             ArgumentSpec("rslora", .bool, default: "false", help: "Rank-stabilised scaling alpha/√r"),
             ArgumentSpec("dora", .bool, default: "false", help: "DoRA: a trained magnitude per output row on top of the LoRA direction"),
             ArgumentSpec("bias", .choice(LoRABias.allCases.map(\.rawValue)), default: "none", help: "Biases that train beside the adapters"),
             ArgumentSpec("modules_to_save", .list(.name), default: "[]", help: "Modules trained in full and saved with the adapter (the head always is)"),
-        ],
+        ]
+    }
+
+    static let lora = CommandSpec(
+        "lora", group: .model, summary: "Attach LoRA adapters (rsLoRA and DoRA by option) to the loaded model",
+        options: loraOptions(targets: "[query, value]"),
         details: "Names follow PEFT: targets=[query, value] for BERT-family models, targets=[q_lin, v_lin] for DistilBERT. The base weights stay frozen; the head trains and is saved with the adapter.",
         example: "lora r=16 alpha=32 targets=[query, value]\nlora r=8 alpha=16 targets=all-linear rslora=true") { call in
+        try attach(call, configuration: configuration(call, defaultTargets: .modules(["query", "value"])), quantization: nil)
+    }
+
+    static let qlora = CommandSpec(
+        "qlora", group: .model, summary: "QLoRA: hold the targeted base weights in 4 bits (NF4 or FP4, as bitsandbytes) and attach LoRA",
+        options: loraOptions(targets: "all-linear") + [
+            ArgumentSpec("quant", .choice(FourBitType.allCases.map(\.rawValue)), default: "nf4", help: "The 4-bit code: NormalFloat4 or FP4"),
+            ArgumentSpec("double_quant", .bool, default: "true", help: "Quantize the block scales too (8-bit, blocks of 256): 4.127 bits per weight instead of 4.5"),
+            ArgumentSpec("block", .choice(["32", "64", "128", "256", "512", "1024", "2048", "4096"]), default: "64", help: "Weights per absmax block"),
+        ],
+        details: "Each targeted linear layer's frozen weight is replaced by packed 4-bit codes and block scales, bit-identical to bitsandbytes' quantize_4bit; forward and backward dequantize a tile at a time. The adapters, the head and every other weight stay fp32. Prints the bytes the base weights took before and after.",
+        example: "qlora r=16 alpha=32\nqlora r=8 alpha=16 targets=[query, value] quant=fp4 double_quant=false") { call in
+        let format = FourBitFormat(type: FourBitType(rawValue: call.string("quant", default: "nf4"))!,
+                                   blockSize: Int(call.string("block", default: "64"))!,
+                                   doubleQuantization: call.bool("double_quant", default: true))
+        return try attach(call, configuration: configuration(call, defaultTargets: .allLinear), quantization: format)
+    }
+
+    /// A LoRA configuration from the options of `lora` or `qlora`.
+    static func configuration(_ call: Invocation, defaultTargets: LoRATargets) -> LoRAConfiguration {
         let targets = call.strings("targets")
         var configuration = LoRAConfiguration(
             rank: call.int("r", default: 16), alpha: Float(call.double("alpha", default: 32)),
             dropout: Float(call.double("dropout", default: 0.05)),
-            targets: targets == ["all-linear"] ? .allLinear : (targets.isEmpty ? .modules(["query", "value"]) : .modules(targets)),
+            targets: targets == ["all-linear"] ? .allLinear : (targets.isEmpty ? defaultTargets : .modules(targets)),
             rankStabilized: call.bool("rslora", default: false), bias: LoRABias(rawValue: call.string("bias", default: "none"))!,
             modulesToSave: call.strings("modules_to_save"), useDoRA: call.bool("dora", default: false))
-        if targets.isEmpty, call.trainer.encoder?.config.family == .distilbert { configuration.targets = .modules(["q_lin", "v_lin"]) }
+        if targets.isEmpty, defaultTargets != .allLinear, call.trainer.encoder?.config.family == .distilbert {
+            configuration.targets = .modules(["q_lin", "v_lin"])
+        }
+        return configuration
+    }
+
+    /// Attaches fresh adapters (after quantizing their base layers when `quantization` is given).
+    static func attach(_ call: Invocation, configuration: LoRAConfiguration, quantization: FourBitFormat?) throws -> Output {
         // Check the setup before the current method is dropped, so a typo loses nothing.
         do { try LoRAModel.check(configuration, for: try call.trainer.classifier().encoder) } catch let error as PEFTError {
             throw call.error("\(error)", at: call.has("targets") ? "targets" : nil)
         }
-        let note = try prepareFreshModel(call)
+        var note = try prepareFreshModel(call)
         let (encoder, _) = try call.trainer.classifier()
+        if let quantization {
+            let report = try QLoRA.quantize(encoder, targets: configuration.targets, format: quantization)
+            let line = "quantized \(report.layers.count) layers (\(Render.grouped(report.parameters)) weights) to \(quantization): "
+                + "\(Render.bytes(report.bytesBefore)) → \(Render.bytes(report.bytesAfter)) (\(String(format: "%.3f", report.bitsPerParameter)) bits per weight); "
+                + "model weights \(Render.bytes(report.modelBytesBefore)) → \(Render.bytes(report.modelBytesAfter))"
+            note = [note, line].compactMap { $0 }.joined(separator: "\n")
+        }
         let model = try LoRAModel(encoder: encoder, configuration: configuration, seed: call.interpreter.seed)
         call.trainer.adapters = model
-        call.trainer.method = .lora(configuration)
+        call.trainer.method = quantization.map { .qlora(configuration, $0) } ?? .lora(configuration)
         call.trainer.parameters = model.trainableParameters()
         return counts(call, prefix: note)
     }
@@ -86,6 +126,8 @@ enum AdapterCommands {
     /// "lora r=16 alpha=32 dropout=0.05 targets=[query, value]"
     static func describe(_ method: TrainingMethod) -> String {
         switch method {
+        case .qlora(let c, let format):
+            return "q" + describe(.lora(c)) + " quant=\(format.type.rawValue) double_quant=\(format.doubleQuantization) block=\(format.blockSize)"
         case .lora(let c):
             let targets: String = switch c.targets {
             case .allLinear: "all-linear"
@@ -112,6 +154,7 @@ enum AdapterCommands {
         let session = call.trainer
         _ = try session.classifier()
         let changed = session.run != nil || session.adapters?.isMerged == true || session.method == .full || session.method == .bitfit
+            || session.encoder?.blockLinears.contains(where: \.isQuantized) == true
         if changed {
             try TrainCommands.restoreBaseWeights(call)
             return "model reloaded from \(session.modelName): the previous method's changes are gone"

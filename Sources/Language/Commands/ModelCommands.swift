@@ -60,7 +60,7 @@ enum ModelCommands {
             ["task", session.task.rawValue],
         ]
         if !session.labelNames.isEmpty { rows.append(["labels", session.labelNames.joined(separator: ", ")]) }
-        rows.append(["training", session.method.map(AdapterCommands.describe) ?? "not set (lora, bitfit or full)"])
+        rows.append(["training", session.method.map(AdapterCommands.describe) ?? "not set (lora, qlora, bitfit or full)"])
         return Render.properties(rows, json: .object([
             ("model", .string(session.modelName)), ("family", .string("\(c.family)")), ("layers", JSONValue(c.layerCount)),
             ("hidden_size", JSONValue(c.hiddenSize)), ("heads", JSONValue(c.headCount)), ("vocab_size", JSONValue(c.vocabularySize)),

@@ -3,6 +3,7 @@ import FinchData
 import FinchExperiment
 import FinchModels
 import FinchPEFT
+import FinchQuantization
 import FinchPlot
 
 /// lrfind, sweep, cv: probing learning rates and hyperparameters.
@@ -107,9 +108,9 @@ enum SearchCommands {
         guard let validation = call.dataset.validationRows() else {
             throw SessionError("a sweep scores trials on the valid split, and there is none", hint: "split first: data split train=80% valid=20%")
         }
-        let (base, lora, withoutLoRA) = baseSetup(call)
+        let (base, lora, quantization, withoutLoRA) = baseSetup(call)
         let runner = ClassifierTrial.make(modelFolder: folder, tokenizer: tokenizer, train: train, validation: validation,
-                                          baseOptions: base, baseLoRA: lora, withoutLoRA: withoutLoRA,
+                                          baseOptions: base, baseLoRA: lora, baseQuantization: quantization, withoutLoRA: withoutLoRA,
                                           cancellation: call.interpreter.cancellation)
         let display = ProgressDisplay(call)
         var finished: [SweepTrial] = []
@@ -138,12 +139,13 @@ enum SearchCommands {
         let (_, tokenizer) = try call.trainer.classifier()
         let folder = try modelFolder(call)
         let data = try call.dataset.trainingRows()
-        var (base, lora, withoutLoRA) = baseSetup(call)
+        var (base, lora, quantization, withoutLoRA) = baseSetup(call)
         let options = try TrainCommands.trainingOptions(call)
         base = options
         let validation = CrossValidation(folds: call.int("k", default: 5), seed: call.interpreter.seed)
         let runner = ClassifierTrial.make(modelFolder: folder, tokenizer: tokenizer, baseOptions: base, baseLoRA: lora,
-                                          withoutLoRA: withoutLoRA, cancellation: call.interpreter.cancellation)
+                                          baseQuantization: quantization, withoutLoRA: withoutLoRA,
+                                          cancellation: call.interpreter.cancellation)
         let display = ProgressDisplay(call)
         var done: [FoldResult] = []
         let report: CrossValidationReport
@@ -190,13 +192,14 @@ enum SearchCommands {
     }
 
     /// The session's method as a trial's starting point.
-    static func baseSetup(_ call: Invocation) -> (TrainingOptions, LoRAConfiguration?, BaseTraining) {
+    static func baseSetup(_ call: Invocation) -> (TrainingOptions, LoRAConfiguration?, FourBitFormat?, BaseTraining) {
         var options = TrainingOptions()
         options.seed = call.interpreter.seed
         switch call.trainer.method {
-        case .lora(let configuration)?: return (options, configuration, .full)
-        case .bitfit?: return (options, nil, .bitfit)
-        case .full?, nil: return (options, nil, .full)
+        case .lora(let configuration)?: return (options, configuration, nil, .full)
+        case .qlora(let configuration, let format)?: return (options, configuration, format, .full)
+        case .bitfit?: return (options, nil, nil, .bitfit)
+        case .full?, nil: return (options, nil, nil, .full)
         }
     }
 

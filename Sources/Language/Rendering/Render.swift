@@ -38,6 +38,15 @@ public enum Render {
                       json: json, table: OutputTable(columns: ["property", "value"], rows: rows))
     }
 
+    /// Bytes as "43.1 MB" (decimal units, as PyTorch and pip print sizes).
+    public static func bytes(_ count: Int) -> String {
+        let value = Double(count)
+        if value >= 1e9 { return String(format: "%.2f GB", value / 1e9) }
+        if value >= 1e6 { return String(format: "%.1f MB", value / 1e6) }
+        if value >= 1e3 { return String(format: "%.1f kB", value / 1e3) }
+        return "\(count) B"
+    }
+
     /// `0.8215` with `digits` decimals.
     public static func fixed(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", x) }
 

@@ -4,6 +4,7 @@ import FinchExperiment
 import FinchMetrics
 import FinchModels
 import FinchPEFT
+import FinchQuantization
 import FinchTensor
 import FinchTokenizers
 
@@ -64,12 +65,15 @@ public final class DatasetSession {
 /// How the model is trained: which parameters move.
 public enum TrainingMethod: Sendable, Equatable {
     case lora(LoRAConfiguration)
+    /// LoRA over base layers held in 4 bits.
+    case qlora(LoRAConfiguration, FourBitFormat)
     case bitfit
     case full
 
     public var name: String {
         switch self {
         case .lora(let c): c.useDoRA ? "dora" : (c.rankStabilized ? "rslora" : "lora")
+        case .qlora: "qlora"
         case .bitfit: "bitfit"
         case .full: "full"
         }
