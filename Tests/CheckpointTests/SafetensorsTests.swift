@@ -141,3 +141,16 @@ func writeRaw(header: String, data: [UInt8], headerLength: UInt64? = nil, to url
         }
     }
 }
+
+@Suite struct AtomicFileTests {
+    @Test func aDeviceIsWrittenInPlaceNotReplaced() throws {
+        try AtomicFile.write(Data("discarded".utf8), to: URL(fileURLWithPath: "/dev/null"))
+        var status = stat()
+        #expect(stat("/dev/null", &status) == 0)
+        #expect((status.st_mode & S_IFMT) == S_IFCHR, "/dev/null is still a character device")
+    }
+
+    @Test func aFolderIsAnError() throws {
+        #expect(throws: CheckpointError.self) { try AtomicFile.write(Data(), to: FileManager.default.temporaryDirectory) }
+    }
+}

@@ -69,6 +69,18 @@ public enum SafetensorsWriter {
 /// Atomic file replacement: temporary file in the destination's folder, fsync, rename.
 public enum AtomicFile {
     public static func write(_ data: Data, to url: URL) throws {
+        // A device or pipe (/dev/null, /dev/stdout) is written in place: renaming a file over it would
+        // replace the device for every other program.
+        var status = stat()
+        if stat(url.path, &status) == 0, (status.st_mode & S_IFMT) != S_IFREG {
+            guard (status.st_mode & S_IFMT) != S_IFDIR else { throw CheckpointError(url, "is a folder, not a file") }
+            guard let handle = FileHandle(forWritingAtPath: url.path) else {
+                throw CheckpointError(url, "cannot write (\(String(cString: strerror(errno))))")
+            }
+            defer { try? handle.close() }
+            do { try handle.write(contentsOf: data) } catch { throw CheckpointError(url, "write failed (\(error.localizedDescription))") }
+            return
+        }
         let folder = url.deletingLastPathComponent()
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -105,7 +105,7 @@ extension Interpreter {
         let shownFolder = partial.lastIndex(of: "/").map { String(partial[...$0]) } ?? ""
         return names.filter { $0.hasPrefix(namePrefix) && (!$0.hasPrefix(".") || namePrefix.hasPrefix(".")) }.sorted().map { name in
             var isFolder: ObjCBool = false
-            FileManager.default.fileExists(atPath: folder.appendingPathComponent(name).path, isDirectory: &isFolder)
+            _ = FileManager.default.fileExists(atPath: folder.appendingPathComponent(name).path, isDirectory: &isFolder)
             return shownFolder + name + (isFolder.boolValue ? "/" : "")
         }
     }
