@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "DataTests", dependencies: ["FinchData", "TestSupport"], path: "Tests/DataTests"),
         .testTarget(name: "ExperimentTests", dependencies: ["FinchExperiment", "FinchMetrics", "FinchPEFT", "FinchData", "FinchTokenizers", "TestSupport"], path: "Tests/ExperimentTests"),
         .testTarget(name: "MetricsTests", dependencies: ["FinchMetrics", "TestSupport"], path: "Tests/MetricsTests"),
-        .testTarget(name: "PlotTests", dependencies: ["FinchPlot"], path: "Tests/PlotTests", exclude: ["Golden"]),
+        .testTarget(name: "PlotTests", dependencies: ["FinchPlot", "TestSupport"], path: "Tests/PlotTests", exclude: ["Golden"]),
         .testTarget(name: "OptimTests", dependencies: ["FinchOptim", "TestSupport"], path: "Tests/OptimTests"),
         .testTarget(name: "QuantizationTests", dependencies: ["FinchQuantization", "FinchModels", "FinchPEFT", "FinchOptim", "FinchTokenizers", "FinchData", "TestSupport"], path: "Tests/QuantizationTests"),
         .testTarget(name: "ModelTests", dependencies: ["FinchModels", "TestSupport"], path: "Tests/ModelTests"),

@@ -1,5 +1,6 @@
 import FinchLanguage
 import Testing
+import TestSupport
 
 /// Syntax errors as a person sees them: `cell[1]:L:C: error: ...`, the source line, the caret line and
 /// the notes, compared in full with Golden/diagnostics/<name>.txt (the source, `---`, the rendering).
@@ -34,7 +35,7 @@ struct DiagnosticGoldenTests {
             let statements = try Parser.parse(source)
             Issue.record("parsed without an error: \(ASTPrinter.compact(statements))")
         } catch {
-            try SyntaxGolden.check(source.text + "\n---\n" + error.rendered(in: source) + "\n", folder: "diagnostics", name: name + ".txt")
+            try GoldenFiles(beside: #filePath, subfolder: "diagnostics").check(source.text + "\n---\n" + error.rendered(in: source) + "\n", name + ".txt")
         }
     }
 

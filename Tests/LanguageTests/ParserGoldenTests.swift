@@ -1,5 +1,6 @@
 import FinchLanguage
 import Testing
+import TestSupport
 
 /// The full syntax tree, ranges included, of representative cells, compared with
 /// Golden/parser/<name>.txt: the source, a `---` line, then `ASTPrinter.tree` of what it parses to.
@@ -69,6 +70,6 @@ struct ParserGoldenTests {
     func parse(_ name: String) throws {
         let source = try #require(Self.cells.first { $0.name == name }?.source)
         let tree = ASTPrinter.tree(try Parser.parse(SourceText(name: "cell[1]", text: source)))
-        try SyntaxGolden.check(source + "\n---\n" + tree + "\n", folder: "parser", name: name + ".txt")
+        try GoldenFiles(beside: #filePath, subfolder: "parser").check(source + "\n---\n" + tree + "\n", name + ".txt")
     }
 }

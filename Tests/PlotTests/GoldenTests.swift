@@ -1,5 +1,6 @@
 import FinchPlot
 import Testing
+import TestSupport
 
 /// One chart of any kind, rendered both ways.
 enum AnyChart: Sendable {
@@ -61,12 +62,12 @@ struct GoldenCase: Sendable, CustomStringConvertible {
 @Suite struct GoldenTests {
     @Test(arguments: GoldenCase.all)
     func svgMatchesGolden(_ golden: GoldenCase) throws {
-        try GoldenFile.check(golden.chart.svg(), golden.name + ".svg")
+        try GoldenFiles(beside: #filePath).check(golden.chart.svg(), golden.name + ".svg")
     }
 
     @Test(arguments: GoldenCase.all)
     func textMatchesGolden(_ golden: GoldenCase) throws {
-        try GoldenFile.check(golden.chart.text(width: golden.textSize.width, height: golden.textSize.height), golden.name + ".txt")
+        try GoldenFiles(beside: #filePath).check(golden.chart.text(width: golden.textSize.width, height: golden.textSize.height), golden.name + ".txt")
     }
 
     @Test(arguments: GoldenCase.all)

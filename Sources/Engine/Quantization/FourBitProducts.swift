@@ -27,6 +27,17 @@ extension FourBitTensor {
     /// (`defaultTileRows` when nil).
     public func multiply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false,
                          tileRows: Int? = nil) {
+        let (out, inner) = (outFeatures, inFeatures)
+        forEachTile(tileRows) { first, count, scratch in
+            // y[:, first ..< first + count] (+)= x · W[first ..< first + count, :]ᵀ
+            BLAS.gemm(transposeB: true, m: rows, n: count, k: inner, a: x, lda: inner, b: scratch, ldb: inner,
+                      beta: accumulate ? 1 : 0, c: y + first, ldc: out)
+        }
+    }
+
+    /// Calls `body(first, count, W[first ..< first + count, :])` for tiles of rows of W dequantized in turn
+    /// into one scratch buffer (`tileRows` rows, `defaultTileRows` when nil).
+    private func forEachTile(_ tileRows: Int?, _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
         precondition(shape.count == 2, "a matrix product needs a 2-D weight, not \(shape)")
         let (out, inner) = (outFeatures, inFeatures)
         let tile = max(1, min(tileRows ?? defaultTileRows, out))
@@ -34,9 +45,7 @@ extension FourBitTensor {
         for first in stride(from: 0, to: out, by: tile) {
             let count = min(tile, out - first)
             dequantize((first * inner)..<((first + count) * inner), into: scratch)
-            // y[:, first ..< first + count] (+)= x · W[first ..< first + count, :]ᵀ
-            BLAS.gemm(transposeB: true, m: rows, n: count, k: inner, a: x, lda: inner, b: scratch, ldb: inner,
-                      beta: accumulate ? 1 : 0, c: y + first, ldc: out)
+            body(first, count, scratch)
         }
     }
 
@@ -51,13 +60,8 @@ extension FourBitTensor {
     /// dx[rows, in] = dy[rows, out] · W (+ dx when `accumulate`): the input gradient of `multiply`.
     public func multiplyTransposed(_ dy: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>, accumulate: Bool = false,
                                    tileRows: Int? = nil) {
-        precondition(shape.count == 2, "a matrix product needs a 2-D weight, not \(shape)")
         let (out, inner) = (outFeatures, inFeatures)
-        let tile = max(1, min(tileRows ?? defaultTileRows, out))
-        let scratch = DequantizationScratch.buffer(count: tile * inner)
-        for first in stride(from: 0, to: out, by: tile) {
-            let count = min(tile, out - first)
-            dequantize((first * inner)..<((first + count) * inner), into: scratch)
+        forEachTile(tileRows) { first, count, scratch in
             // dx (+)= dy[:, first ..< first + count] · W[first ..< first + count, :]
             BLAS.gemm(m: rows, n: inner, k: count, a: dy + first, lda: out, b: scratch, ldb: inner,
                       beta: accumulate || first > 0 ? 1 : 0, c: dx, ldc: inner)

@@ -179,21 +179,27 @@ struct TokenParser {
     /// An expression; `context` is what came before it, quoted when the value is missing
     /// ("expected a value after 'lr=' but found end of line"), or "" when the caller checked that one starts.
     mutating func parseExpression(after context: String) throws(Diagnostic) -> Expression {
-        var left = try parseTerm(after: context)
-        while let symbol = current.symbol, symbol == .plus || symbol == .minus {
-            advance()
-            let right = try parseTerm(after: symbol.rawValue)
-            left = .binary(op: symbol.rawValue, left: left, right: right, range: left.range.union(right.range))
+        try parseLeftAssociative([.plus, .minus], after: context) { (parser: inout Self, context) throws(Diagnostic) in
+            try parser.parseTerm(after: context)
         }
-        return left
     }
 
     /// `a * b`, `a / b`.
     mutating func parseTerm(after context: String) throws(Diagnostic) -> Expression {
-        var left = try parseUnary(after: context)
-        while let symbol = current.symbol, symbol == .star || symbol == .slash {
+        try parseLeftAssociative([.star, .slash], after: context) { (parser: inout Self, context) throws(Diagnostic) in
+            try parser.parseUnary(after: context)
+        }
+    }
+
+    /// `operand (op operand)*` for the operators `symbols`, grouped from the left.
+    private mutating func parseLeftAssociative(
+        _ symbols: [Token.Symbol], after context: String,
+        operand: (inout Self, String) throws(Diagnostic) -> Expression
+    ) throws(Diagnostic) -> Expression {
+        var left = try operand(&self, context)
+        while let symbol = current.symbol, symbols.contains(symbol) {
             advance()
-            let right = try parseUnary(after: symbol.rawValue)
+            let right = try operand(&self, symbol.rawValue)
             left = .binary(op: symbol.rawValue, left: left, right: right, range: left.range.union(right.range))
         }
         return left
