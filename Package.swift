@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "FinchQuantization", dependencies: ["FinchTensor"], path: "Sources/Engine/Quantization", swiftSettings: numericSettings),
         .target(name: "FinchModels", dependencies: ["FinchTensor", "FinchCheckpoint", "FinchQuantization"], path: "Sources/Engine/Models", swiftSettings: numericSettings),
         .target(name: "FinchPEFT", dependencies: ["FinchTensor", "FinchCheckpoint", "FinchModels", "FinchQuantization"], path: "Sources/Engine/PEFT", swiftSettings: numericSettings),
-        .target(name: "FinchOptim", dependencies: ["FinchTensor"], path: "Sources/Engine/Optim", swiftSettings: numericSettings),
+        .target(name: "FinchOptim", dependencies: ["FinchTensor", "FinchQuantization"], path: "Sources/Engine/Optim", swiftSettings: numericSettings),
 
         // Data
         .target(name: "FinchTokenizers", dependencies: ["CSentencePiece"], path: "Sources/Tokenizers"),

@@ -8,7 +8,8 @@ import FinchTensor
 ///   trainer_state.json      step, data order and position, losses, evaluations, every generator's state
 ///   config.json             the training options by name (and the adapter's, when training adapters)
 ///   trainable.safetensors   the trained parameters, by state-dict name
-///   optimizer.safetensors   AdamW moments and step counts
+///   optimizer.safetensors   the optimizer's state: AdamW's moments and step counts, or 8-bit AdamW's
+///                           codes (U8), absmax and step counts (see `Optimizer.checkpointState()`)
 ///   best.safetensors        the best evaluation's parameters (when keeping the best)
 ///   adapter/                the LoRA adapters in PEFT's layout (when training adapters)
 /// Each is written into a temporary folder that is renamed into place when complete, so a crash
@@ -45,7 +46,14 @@ extension ClassifierTrainer {
         try AtomicFile.write(try encoder.encode(config), to: temporary.appendingPathComponent("config.json"))
         try SafetensorsWriter.write(Dictionary(uniqueKeysWithValues: parameters.map { ($0.name, .float($0.value)) }),
                                     to: temporary.appendingPathComponent("trainable.safetensors"))
-        try SafetensorsWriter.write(optimizer.state().mapValues { .float($0) }, to: temporary.appendingPathComponent("optimizer.safetensors"))
+        let optimizerState = optimizer.checkpointState().mapValues { entry -> SafetensorsWriter.Payload in
+            switch entry {
+            case let .float(tensor): .float(tensor)
+            case let .bytes(bytes, shape): .bytes(bytes, shape: shape)
+            }
+        }
+        try SafetensorsWriter.write(optimizerState, metadata: ["optim": optimizer.kind.name],
+                                    to: temporary.appendingPathComponent("optimizer.safetensors"))
         if let best = bestParameterValues {
             try SafetensorsWriter.write(Dictionary(uniqueKeysWithValues: zip(parameters, best).map { ($0.name, .float($1)) }),
                                         to: temporary.appendingPathComponent("best.safetensors"))
@@ -77,8 +85,7 @@ extension ClassifierTrainer {
         guard missing.isEmpty, values.entries.count == parameters.count else {
             throw TrainingError("\(checkpoint.path): the checkpoint trains other parameters than this run (missing: \(missing.prefix(3).joined(separator: ", ")))")
         }
-        let optimizerFile = try SafetensorsFile(url: checkpoint.appendingPathComponent("optimizer.safetensors"))
-        try optimizer.load(state: Dictionary(uniqueKeysWithValues: try optimizerFile.names.map { ($0, try optimizerFile.tensor($0)) }))
+        try loadOptimizerState(from: checkpoint.appendingPathComponent("optimizer.safetensors"))
         for p in parameters {
             let tensor = try values.tensor(p.name)
             guard tensor.shape == p.value.shape else { throw TrainingError("\(checkpoint.path): \(p.name) has shape \(tensor.shape), the model \(p.value.shape)") }
@@ -94,6 +101,25 @@ extension ClassifierTrainer {
             for ((_, adapter), random) in zip(adapters.adapted, restored.adapterRandoms) { adapter.dropoutRandom = random }
         }
         state = restored
+    }
+
+    /// Loads optimizer.safetensors (U8 entries as 8-bit codes, the rest as fp32) into the optimizer; the error
+    /// names the file and says which optimizer wrote it when that is not this run's.
+    private func loadOptimizerState(from url: URL) throws {
+        let file = try SafetensorsFile(url: url)
+        var state: [String: OptimizerStateTensor] = [:]
+        for name in file.names {
+            if file.entries[name]?.dtype == .u8 {
+                let (values, shape) = try file.integers(name)
+                state[name] = .bytes(values.map { UInt8($0) }, shape: shape)
+            } else {
+                state[name] = .float(try file.tensor(name))
+            }
+        }
+        do { try optimizer.load(checkpointState: state) } catch {
+            let writer = file.metadata["optim"].map { $0 == optimizer.kind.name ? "" : " (written by optim=\($0); this run uses optim=\(optimizer.kind.name))" } ?? ""
+            throw TrainingError("\(url.path)\(writer): \(error)")
+        }
     }
 
     /// The training options a checkpoint was written with (its config.json), so a run can be rebuilt

@@ -45,7 +45,7 @@ public struct TrainingSummary: Sendable, Equatable {
 }
 
 /// Trains a sequence classifier: seeded shuffling, dynamically padded batches, gradient accumulation,
-/// clipping, AdamW with a learning-rate schedule, the model's dropout, evaluation every N steps with
+/// clipping, AdamW (or 8-bit or paged AdamW, `options.optimizer`) with a learning-rate schedule, the model's dropout, evaluation every N steps with
 /// early stopping and keep-the-best, and checkpoints from which `resume` continues bit-identically.
 /// A loss or gradient that is not finite stops the run before the optimizer touches the weights.
 public final class ClassifierTrainer {
@@ -64,7 +64,8 @@ public final class ClassifierTrainer {
     /// Recorded as base_model_name_or_path in saved adapters.
     public var baseModelName = ""
     public internal(set) var state: TrainerState
-    let optimizer: AdamW
+    /// The optimizer `options.optimizer` names; its state is checkpointed with the run.
+    public let optimizer: any Optimizer
     private let step: ClassifierStep
     /// The trained parameters' values at the best evaluation so far.
     var bestParameterValues: [Tensor]?
@@ -84,7 +85,11 @@ public final class ClassifierTrainer {
         self.parameters = parameters
         self.adapters = adapters
         self.options = options
-        optimizer = try AdamW(parameters: parameters, weightDecay: options.weightDecay)
+        do {
+            optimizer = try makeOptimizer(options.optimizer, parameters: parameters, weightDecay: options.weightDecay)
+        } catch {
+            throw TrainingError("optim=\(options.optimizer.name): \(error)")
+        }
         step = ClassifierStep(config: encoder.config)
         state = TrainerState(seed: options.seed)
         if options.modelDropout {

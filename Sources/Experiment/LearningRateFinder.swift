@@ -57,6 +57,8 @@ public struct LearningRateFinder {
         options.seed = seed
         options.weightDecay = 0
         let encoded = try TokenizedTexts(texts: data.texts, tokenizer: tokenizer, maxLength: maxLength, config: encoder.config)
+        // Plain AdamW whatever the run's optim=: the range test is short and its state is thrown away, so an
+        // 8-bit or paged state would save nothing, and the suggested rate stays comparable across optimizers.
         let optimizer = try AdamW(parameters: parameters, weightDecay: 0)
         let step = ClassifierStep(config: encoder.config)
         var random = SeededRandom(seed: seed)

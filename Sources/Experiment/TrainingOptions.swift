@@ -34,6 +34,9 @@ public struct TrainingOptions: Sendable, Equatable {
     /// Batch rows of similar length together (the HF Trainer's group_by_length): each epoch's shuffled
     /// order is cut into groups of 50 batches, each sorted longest first, so padding costs less.
     public var groupByLength = false
+    /// The optimizer: AdamW (torch's), 8-bit AdamW (bitsandbytes') or paged AdamW (AdamW with its moments in
+    /// a file mapping); see `OptimizerAlgorithm`.
+    public var optimizer: OptimizerAlgorithm = .adamw
 
     /// Metrics that can choose the best checkpoint.
     public enum BestMetric: String, Sendable, Codable, CaseIterable {
@@ -54,7 +57,7 @@ public struct TrainingOptions: Sendable, Equatable {
             "schedule": schedule.name, "weight_decay": "\(weightDecay)", "clip": clip.map { "\($0)" } ?? "none",
             "seed": "\(seed)", "max_length": "\(maxLength)", "model_dropout": "\(modelDropout)", "keep": "\(keep)",
             "best": best.rawValue, "restore_best": "\(restoreBest)", "group_by_length": "\(groupByLength)",
-            "label_smoothing": "\(loss.labelSmoothing)",
+            "label_smoothing": "\(loss.labelSmoothing)", "optim": optimizer.name,
         ]
         switch warmup {
         case let .steps(steps): values["warmup"] = "\(steps)"
@@ -101,6 +104,9 @@ public struct TrainingOptions: Sendable, Equatable {
         }
         if let v = flag("restore_best") { restoreBest = v }
         if let v = flag("group_by_length") { groupByLength = v }
+        if let v = settings["optim"] {
+            do { optimizer = try OptimizerAlgorithm(name: v) } catch { throw TrainingError("optim: \(error)") }
+        }
         let weights = try settings["class_weights"].map { text in
             try text.split(separator: ",").map { part -> Float in
                 guard let w = Float(part) else { throw TrainingError("class_weights: not a number: \(part)") }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FinchExperiment
+import FinchCheckpoint
 import FinchData
 import FinchModels
 import FinchPEFT
@@ -11,9 +12,9 @@ import TestSupport
 /// Checkpoints and exact resume: a run stopped after 20 steps, saved, loaded into a fresh trainer and
 /// resumed for 20 more ends with the same weights and losses, bit for bit, as 40 steps straight.
 @Suite struct CheckpointResumeTests {
-    func makeTrainer(_ configure: (inout TrainingOptions) -> Void = { _ in }) throws -> (ClassifierTrainer, LabeledTexts, LabeledTexts) {
+    func makeTrainer(rank: Int = 4, _ configure: (inout TrainingOptions) -> Void = { _ in }) throws -> (ClassifierTrainer, LabeledTexts, LabeledTexts) {
         let (encoder, tokenizer, data) = try smallRun()
-        let lora = try LoRAModel(encoder: encoder, configuration: LoRAConfiguration(rank: 4, alpha: 8, dropout: 0.1), seed: 1)
+        let lora = try LoRAModel(encoder: encoder, configuration: LoRAConfiguration(rank: rank, alpha: 2 * Float(rank), dropout: 0.1), seed: 1)
         var options = TrainingOptions()
         options.maxSteps = 40
         options.batchSize = 4
@@ -51,6 +52,40 @@ import TestSupport
         #expect(resumedSummary.losses == straightSummary.losses)
         for (a, b) in zip(straight.parameters, resumed.parameters) { #expect(a.value.array == b.value.array, "\(a.name)") }
         #expect(FileManager.default.fileExists(atPath: checkpoint.url.appendingPathComponent("adapter/adapter_model.safetensors").path))
+    }
+
+    /// The same with optim=adamw8bit, 4 + 4 steps against 8 straight. With r=16 the LoRA matrices (16 × 384)
+    /// keep 8-bit moments, so the checkpoint carries U8 codes and absmax, which must come back exactly.
+    @Test func resumeWithEightBitAdamWContinuesBitIdentically() throws {
+        func eightBit(_ options: inout TrainingOptions) { options.optimizer = .adamw8bit; options.maxSteps = 8 }
+        let (straight, data, _) = try makeTrainer(rank: 16, eightBit)
+        let straightSummary = try straight.train(data)
+
+        let folder = temporaryFolder()
+        let (first, _, _) = try makeTrainer(rank: 16) { eightBit(&$0); $0.saveEvery = 4 }
+        first.checkpointFolder = folder
+        try first.train(data) { event in
+            if case let .step(report) = event, report.step == 4 { return .stop }
+            return .proceed
+        }
+        let checkpoint = try #require(ClassifierTrainer.checkpoints(in: folder).last)
+        #expect(checkpoint.step == 4)
+        let optimizerFile = try SafetensorsFile(url: checkpoint.url.appendingPathComponent("optimizer.safetensors"))
+        let codes = optimizerFile.entries.values.filter { $0.dtype == .u8 }
+        #expect(!codes.isEmpty && codes.allSatisfy { $0.shape == [16 * 384] })
+        #expect(optimizerFile.metadata["optim"] == "adamw8bit")
+        #expect(try ClassifierTrainer.options(inCheckpoint: checkpoint.url).optimizer == .adamw8bit)
+
+        let (resumed, _, _) = try makeTrainer(rank: 16, eightBit)
+        try resumed.restore(from: checkpoint.url)
+        let resumedSummary = try resumed.train(data)
+        #expect(resumedSummary.losses == straightSummary.losses)
+        for (a, b) in zip(straight.parameters, resumed.parameters) { #expect(a.value.array == b.value.array, "\(a.name)") }
+
+        // A run with plain AdamW cannot take the 8-bit state, and says which optimizer wrote it.
+        let (plain, _, _) = try makeTrainer(rank: 16) { $0.maxSteps = 8 }
+        let error = #expect(throws: TrainingError.self) { try plain.restore(from: checkpoint.url) }
+        #expect(error?.description.contains("written by optim=adamw8bit; this run uses optim=adamw") == true)
     }
 
     @Test func anInterruptedWriteLeavesThePreviousCheckpoint() throws {

@@ -186,6 +186,27 @@ final class InterruptingHost: LanguageHost {
         #expect(failure.diagnostic.message == "'r' is out of range: 1000000000000")
     }
 
+    /// optim=adamw8bit reaches the trainer: with r=16 each LoRA matrix has 16 × 384 = 6144 values, so its
+    /// moments are 8-bit (bitsandbytes keeps tensors under 4096 values in fp32), the first loss (before any
+    /// update) equals AdamW's and later ones do not, and the run records the option. `help train` lists it.
+    @Test func trainWithEightBitAdamW() throws {
+        let command = "train max_steps=3 batch=8 max_length=32 lr=1e-3 seed=3"
+        let plain = try sst2Session(extra: "lora r=16 alpha=32")
+        try check(run(plain, command))
+        let interpreter = try sst2Session(extra: "lora r=16 alpha=32")
+        let result = run(interpreter, command + " optim=adamw8bit")
+        try check(result)
+        #expect(result.json?["steps"]?.number == 3)
+        let (expected, losses) = (plain.metrics.runs.runs.last!.losses, interpreter.metrics.runs.runs.last!.losses)
+        #expect(losses.count == 3 && losses[0] == expected[0] && losses[2] != expected[2])
+        #expect(interpreter.metrics.runs.runs.last?.configuration["optim"] == "adamw8bit")
+        #expect(plain.metrics.runs.runs.last?.configuration["optim"] == "adamw")
+        let help = run(interpreter, "help train").plain
+        #expect(help.contains("optim") && help.contains("adamw8bit") && help.contains("paged_adamw"))
+        let failure = try #require(run(interpreter, "train optim=adam8bit").failure)
+        #expect(failure.diagnostic.message == "'optim' cannot be 'adam8bit'")
+    }
+
     @Test func qloraHoldsTheTargetsInFourBitsAndTrains() throws {
         let interpreter = try sst2Session()
         let result = run(interpreter, "qlora r=4 alpha=8")

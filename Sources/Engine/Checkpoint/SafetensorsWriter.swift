@@ -4,10 +4,12 @@ import FinchTensor
 /// Writes safetensors files atomically: the whole file goes to a temporary name in the same folder,
 /// is flushed to disk, then renamed over the destination, so a reader never sees half a file.
 public enum SafetensorsWriter {
-    /// A tensor to write: fp32 data stored as `dtype` (F32, F16 or BF16), or integer values as I64.
+    /// A tensor to write: fp32 data stored as `dtype` (F32, F16 or BF16), integer values as I64, or raw
+    /// bytes as U8 (packed 4-bit weights, 8-bit optimizer codes, bitsandbytes' JSON quant_state).
     public enum Payload {
         case float(Tensor, SafetensorsDType = .f32)
         case integers([Int], shape: [Int])
+        case bytes([UInt8], shape: [Int])
     }
 
     /// Writes `tensors` (sorted by name) with optional string metadata to `url`.
@@ -19,7 +21,7 @@ public enum SafetensorsWriter {
         for name in tensors.keys.sorted() {
             let payload = tensors[name]!
             let (dtype, shape, size) = describe(payload)
-            guard [.f32, .f16, .bf16, .i64].contains(dtype) else {
+            guard [.f32, .f16, .bf16, .i64, .u8].contains(dtype) else {
                 throw CheckpointError(url, "tensor \"\(name)\": cannot write dtype \(dtype.rawValue)")
             }
             header[name] = ["dtype": dtype.rawValue, "shape": shape, "data_offsets": [offset, offset + size]] as [String: Any]
@@ -39,6 +41,7 @@ public enum SafetensorsWriter {
         switch payload {
         case let .float(tensor, dtype): return (dtype, tensor.shape, tensor.count * dtype.size)
         case let .integers(values, shape): return (.i64, shape, values.count * 8)
+        case let .bytes(values, shape): return (.u8, shape, values.count)
         }
     }
 
@@ -54,6 +57,8 @@ public enum SafetensorsWriter {
             file.append(UnsafeBufferPointer(start: tensor.data, count: tensor.count))
         case let .integers(values, _):
             values.map { Int64($0).littleEndian }.withUnsafeBytes { file.append(contentsOf: $0) }
+        case let .bytes(values, _):
+            file.append(contentsOf: values)
         }
     }
 

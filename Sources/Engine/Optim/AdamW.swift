@@ -33,34 +33,34 @@ public final class AdamW {
     /// Updates taken per parameter (torch's `state[p]["step"]`), in the order of `parameters`.
     public private(set) var stepCounts: [Int]
 
-    private let firstMoments: [Tensor]
-    private let secondMoments: [Tensor]
+    let firstMoments: [Tensor]
+    let secondMoments: [Tensor]
 
     /// An optimizer for `parameters` with zero moments and step counts, torch's defaults otherwise.
     /// Throws for an out-of-range hyperparameter (torch's checks) or two parameters with the same name.
-    public init(parameters: [Parameter], weightDecay: Double = 0.01, beta1: Double = 0.9, beta2: Double = 0.999,
-                epsilon: Double = 1e-8) throws {
-        guard weightDecay.isFinite, weightDecay >= 0 else {
-            throw OptimizerError("weight decay must be a finite number ≥ 0, not \(weightDecay)")
-        }
-        for (name, beta) in [("beta1", beta1), ("beta2", beta2)] where !(beta >= 0 && beta < 1) {
-            throw OptimizerError("\(name) must be in [0, 1), not \(beta)")
-        }
-        guard epsilon.isFinite, epsilon >= 0 else {
-            throw OptimizerError("epsilon must be a finite number ≥ 0, not \(epsilon)")
-        }
-        var seen = Set<String>()
-        for parameter in parameters where !seen.insert(parameter.name).inserted {
-            throw OptimizerError("two parameters are named \"\(parameter.name)\"; optimizer state is keyed by name")
-        }
+    public convenience init(parameters: [Parameter], weightDecay: Double = 0.01, beta1: Double = 0.9, beta2: Double = 0.999,
+                            epsilon: Double = 1e-8) throws {
+        try self.init(parameters: parameters, weightDecay: weightDecay, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                      firstMoments: parameters.map { Tensor(zeros: $0.value.shape) },
+                      secondMoments: parameters.map { Tensor(zeros: $0.value.shape) })
+    }
+
+    /// An optimizer whose moments live in the given zeroed tensors (one per parameter, of its shape), such as
+    /// `PagedAdamW`'s file-mapped buffers.
+    init(parameters: [Parameter], weightDecay: Double, beta1: Double, beta2: Double, epsilon: Double,
+         firstMoments: [Tensor], secondMoments: [Tensor]) throws {
+        try checkHyperparameters(parameters, weightDecay: weightDecay, beta1: beta1, beta2: beta2, epsilon: epsilon)
+        precondition(zip(parameters, zip(firstMoments, secondMoments)).allSatisfy { $0.value.shape == $1.0.shape && $0.value.shape == $1.1.shape }
+                     && firstMoments.count == parameters.count && secondMoments.count == parameters.count,
+                     "one first and one second moment per parameter, of its shape")
         self.parameters = parameters
         self.weightDecay = weightDecay
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
         stepCounts = Array(repeating: 0, count: parameters.count)
-        firstMoments = parameters.map { Tensor(zeros: $0.value.shape) }
-        secondMoments = parameters.map { Tensor(zeros: $0.value.shape) }
+        self.firstMoments = firstMoments
+        self.secondMoments = secondMoments
     }
 
     /// Updates every parameter from its gradient with learning rate `learningRate`.

@@ -11,12 +11,19 @@ public enum Blockwise8Bit {
     /// The 256 values of the signed dynamic map (`create_dynamic_map()`), sorted.
     public static var dynamicMap: [Float] { CodeBooks.dynamic }
 
-    /// Cells of the lookup table over [−1, 1].
-    static let cellCount = 65_536
+    /// The 256 values of the unsigned dynamic map (`create_dynamic_map(signed=False)`), sorted, from 0 to 1.
+    public static var unsignedDynamicMap: [Float] { CodeBooks.unsignedDynamic }
 
-    /// lut[i] = the code nearest −1 + 2i/65535: the first k with midpoint(k, k+1) ≥ that value.
-    static let dynamicTable: [UInt8] = {
-        let code = CodeBooks.dynamic
+    /// Cells of the lookup table over [−1, 1].
+    public static let cellCount = 65_536
+
+    static let dynamicTable = lookupTable(for: CodeBooks.dynamic)
+
+    /// bitsandbytes' CPU lookup table for a sorted 256-value `code` (either dynamic map): lut[i] = the code
+    /// nearest −1 + 2i/65535, the first k with midpoint(k, k+1) ≥ that value. A value v already scaled into
+    /// [−1, 1] gets lut[trunc(((v + 1) · 0.5) · 65535 + 0.5)].
+    public static func lookupTable(for code: [Float]) -> [UInt8] {
+        precondition(code.count == 256, "an 8-bit code has 256 values")
         let midpoints = (0..<255).map { 0.5 * (code[$0] + code[$0 + 1]) }
         var table = [UInt8](repeating: 0, count: cellCount)
         var k = 0
@@ -26,7 +33,7 @@ public enum Blockwise8Bit {
             table[i] = UInt8(k)
         }
         return table
-    }()
+    }
 
     /// Quantizes `count` values in blocks of `blockSize` (the last block may be shorter); returns one
     /// code per value and absmax per block. Per block: a = max |x| (a block of zeros gets a = 0 and codes

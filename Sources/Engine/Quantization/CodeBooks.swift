@@ -36,19 +36,25 @@ enum CodeBooks {
     /// `create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8)`: for i in 0…6 the midpoints of
     /// `torch.linspace(0.1, 1, 2^i + 1)` times ±10^(i−6), plus 0 and 1, sorted (256 values, the first
     /// −0.99296874). The 8-bit blockwise type of double quantization (and of 8-bit optimizer states).
-    static let dynamic: [Float] = {
+    static let dynamic = dynamicMap(signed: true)
+
+    /// `create_dynamic_map(signed=False)`: for i in 0…6 the midpoints of `torch.linspace(0.1, 1, 2^(i+1) + 1)`
+    /// times 10^(i−6), plus 0 and 1, sorted (256 values in [0, 1]): the map of 8-bit Adam's second moment.
+    static let unsignedDynamic = dynamicMap(signed: false)
+
+    private static func dynamicMap(signed: Bool) -> [Float] {
         let powers: [Float] = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1]
         var values: [Float] = []
         for (i, power) in powers.enumerated() {
-            let bounds = torchLinspace(0.1, 1, count: (1 << i) + 1)
+            let bounds = torchLinspace(0.1, 1, count: (1 << (signed ? i : i + 1)) + 1)
             let means = zip(bounds, bounds.dropFirst()).map { ($0 + $1) / 2 }
             values += means.map { power * $0 }
-            values += means.map { -power * $0 }
+            if signed { values += means.map { -power * $0 } }
         }
         values += [0, 1]
         precondition(values.count == 256)
         return values.sorted()
-    }()
+    }
 
     /// `torch.linspace(start, end, count, dtype=float32)` as its CPU kernel computes it: step =
     /// (end − start)/(count − 1), then start + step·i (fused multiply-add) for the first half and

@@ -37,7 +37,8 @@ enum TrainCommands {
             ArgumentSpec("model_dropout", .bool, default: "true", help: "Train with the model's dropout rates from config.json"),
             ArgumentSpec("label_smoothing", .number(min: 0, max: 0.99), default: "0", help: "Cross-entropy label smoothing"),
             ArgumentSpec("group_by_length", .bool, default: "false", help: "Batch rows of similar length together"),
-            ArgumentSpec("optim", .choice(["adamw"]), default: "adamw", help: "The optimizer"),
+            ArgumentSpec("optim", .choice(OptimizerAlgorithm.allCases.map(\.name)), default: d.optimizer.name,
+                         help: "The optimizer: adamw (torch's AdamW), adamw8bit (bitsandbytes' 8-bit AdamW: moments as 8-bit codes, ~2 bytes a value instead of 8) or paged_adamw (AdamW with its moments in a file the kernel can page out)"),
         ]
     }()
 
@@ -225,6 +226,7 @@ enum TrainCommands {
         if let v = call.bool("model_dropout") { o.modelDropout = v }
         if let v = call.double("label_smoothing") { o.loss = CrossEntropy(labelSmoothing: Float(v)) }
         if let v = call.bool("group_by_length") { o.groupByLength = v }
+        if let v = call.string("optim") { o.optimizer = try OptimizerAlgorithm(name: v) }
         try o.validate()
         return o
     }
