@@ -53,6 +53,11 @@ public final class WeightStore: @unchecked Sendable {
         fileOfTensor[name].flatMap { files[$0]?.entries[name] }
     }
 
+    /// The file that holds a tensor (to read it in a dtype `tensor` does not convert, such as U8 bytes).
+    public func file(holding name: String) -> SafetensorsFile? {
+        fileOfTensor[name].flatMap { files[$0] }
+    }
+
     /// A tensor as fp32, checked against the shape the model expects.
     public func tensor(_ name: String, shape expected: [Int]? = nil) throws -> Tensor {
         guard let shard = fileOfTensor[name], let file = files[shard] else {

@@ -1,5 +1,6 @@
 import Foundation
 import FinchCheckpoint
+import FinchQuantization
 import FinchTensor
 
 /// What the loaded encoder is for.
@@ -12,7 +13,9 @@ public enum EncoderTask: Sendable, Equatable {
 }
 
 /// Builds an `Encoder` from a Hugging Face folder (config.json + safetensors), mapping each family's
-/// checkpoint names (BERT, RoBERTa/XLM-R, DistilBERT; with or without the base-model prefix).
+/// checkpoint names (BERT, RoBERTa/XLM-R, DistilBERT; with or without the base-model prefix). Linear
+/// weights stored in bitsandbytes' 4-bit layout (`BitsandbytesLayout`) load as 4-bit layers holding the
+/// stored codes and statistics, not re-quantized; a 4-bit classification head is dequantized (it trains).
 public enum EncoderLoader {
     public static func load(folder: URL, task: EncoderTask) throws -> Encoder {
         let config = try EncoderConfig.load(folder: folder)
@@ -79,8 +82,10 @@ public enum EncoderLoader {
         let h = config.hiddenSize
         let head = WeightReader(store: store, prefix: "", modulePrefix: "")
         func linear(_ name: String, out: Int) throws -> Linear {
-            if let entry = store.entry(name + ".weight"), entry.shape == [out, h] {
-                return try head.linear(name, in: h, out: out)
+            if head.isFourBit(name + ".weight") || store.entry(name + ".weight")?.shape == [out, h] {
+                let linear = try head.linear(name, in: h, out: out)
+                linear.dequantize()
+                return linear
             }
             fresh.append(name)
             return freshLinear(name: name, in: h, out: out, config: config, random: &random)
@@ -139,9 +144,37 @@ struct WeightReader {
     }
 
     func linear(_ name: String, in inFeatures: Int, out: Int) throws -> Linear {
-        Linear(name: modulePrefix + name,
-               weight: try tensor(name + ".weight", [out, inFeatures]),
-               bias: has(name + ".bias") ? try tensor(name + ".bias", [out]) : nil)
+        if isFourBit(name + ".weight") {
+            let weight = try fourBit(name + ".weight", [out, inFeatures])
+            return Linear(name: modulePrefix + name, quantized: weight, bias: has(name + ".bias") ? try tensor(name + ".bias", [out]) : nil)
+        }
+        let weight = try tensor(name + ".weight", [out, inFeatures])
+        return Linear(name: modulePrefix + name, weight: weight, bias: has(name + ".bias") ? try tensor(name + ".bias", [out]) : nil)
+    }
+
+    /// Whether a weight is stored in bitsandbytes' 4-bit layout (a U8 weight, or 4-bit statistics beside it).
+    func isFourBit(_ name: String) -> Bool {
+        store.entry(prefix + name)?.dtype == .u8 || BitsandbytesLayout.isFourBit(weight: prefix + name, names: Set(store.names))
+    }
+
+    /// A 4-bit weight from its packed codes and statistics, every size checked; errors name the file and entry.
+    func fourBit(_ name: String, _ shape: [Int]) throws -> FourBitTensor {
+        let weight = prefix + name
+        let file = store.file(holding: weight)
+        do {
+            return try BitsandbytesLayout.tensor(weight: weight, shape: shape, names: Set(store.names)) { key in
+                guard let entry = store.entry(key), let holder = store.file(holding: key) else { return nil }
+                switch entry.dtype {
+                case .u8: return .bytes(try holder.integers(key).values.map { UInt8($0) }, shape: entry.shape)
+                case .f32, .f16, .bf16, .f64:
+                    let values = try store.tensor(key)
+                    return .floats(Array(UnsafeBufferPointer(start: values.data, count: values.count)), shape: entry.shape)
+                default: return .other(dtype: entry.dtype.rawValue, shape: entry.shape)
+                }
+            }
+        } catch let error as QuantizationError {
+            throw CheckpointError(file?.url ?? store.folder, "4-bit weight: \(error)")
+        }
     }
 
     /// LayerNorm weights under either name pair (weight/bias or the older gamma/beta).

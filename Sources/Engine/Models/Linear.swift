@@ -34,6 +34,16 @@ public final class Linear: @unchecked Sendable {
         self.bias = bias
     }
 
+    /// A layer whose frozen weight [out, in] is already held in 4 bits (read from a bitsandbytes checkpoint).
+    public init(name: String, quantized: FourBitTensor, bias: Tensor?) {
+        precondition(quantized.shape.count == 2, "\(name).weight must be 2-D, got \(quantized.shape)")
+        precondition(bias == nil || bias!.count == quantized.shape[0], "\(name).bias does not match the weight")
+        self.name = name
+        self.weight = Tensor(zeros: [0])
+        self.quantized = quantized
+        self.bias = bias
+    }
+
     /// Forward: y[rows, out] = x[rows, in] · Wᵀ + b.
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
         if let quantized {
@@ -111,7 +121,9 @@ extension Linear {
         }
         let result = try FourBitTensor(quantizing: weight.data, shape: weight.shape, format: format)
         quantized = result
+        let replaced = weight
         weight = Tensor(zeros: [0])
+        replaced.releaseMappedPages()  // the fp32 pages of a mapped checkpoint leave the resident set
     }
 
     /// Puts an fp32 weight back: the dequantized 4-bit values (what the layer has been computing with).

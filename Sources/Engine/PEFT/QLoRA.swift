@@ -53,6 +53,17 @@ public enum QLoRA {
                       modelBytesBefore: modelBefore, modelBytesAfter: encoder.weightByteCount, format: format)
     }
 
+    /// The format of the layers already held in 4 bits (a model loaded from a bitsandbytes 4-bit checkpoint,
+    /// or quantized before), nil when none is; `quantize` should reuse it rather than mix formats.
+    public static func storedFormat(_ encoder: Encoder) -> FourBitFormat? {
+        encoder.allLinears.lazy.compactMap { $0.quantized?.format }.first
+    }
+
+    /// Number of linear layers held in 4 bits.
+    public static func quantizedLayerCount(_ encoder: Encoder) -> Int {
+        encoder.allLinears.filter(\.isQuantized).count
+    }
+
     /// Puts fp32 weights back in every 4-bit layer (the dequantized values, not the original ones).
     public static func dequantize(_ encoder: Encoder) {
         for linear in encoder.allLinears { linear.dequantize() }

@@ -10,6 +10,15 @@ public enum TorchSum {
 
     /// torch.sum(x) for float32 x[count].
     public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        // Fewer values than one vector: aten's scalar row_sum (four interleaved accumulators, the rest
+        // added to the first, then the four combined), not the vector kernel.
+        if count < Lanes.scalarCount {
+            var partial: [Float] = [0, 0, 0, 0]
+            let grouped = count / 4 * 4
+            for k in 0..<grouped { partial[k] += x[k] }
+            for k in grouped..<count { partial[0] += x[k] }
+            return ((partial[0] + partial[1]) + partial[2]) + partial[3]
+        }
         let vectors = count / Lanes.scalarCount
         let partial = rowSum(x, vectors: vectors)
         var total: Float = 0

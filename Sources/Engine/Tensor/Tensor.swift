@@ -45,6 +45,20 @@ public final class Tensor: @unchecked Sendable {
         if ownsStorage { free(data) }
     }
 
+    /// For a tensor borrowing a checkpoint's memory-mapped weights: tells the kernel that its whole pages
+    /// are no longer needed, so they leave the resident set (read again from the file if ever touched).
+    /// Called when a layer's fp32 weight is replaced (4-bit quantization); owned storage is left alone.
+    public func releaseMappedPages() {
+        guard !ownsStorage, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = Int(bitPattern: UnsafeRawPointer(data))
+        let first = (start + page - 1) / page * page
+        let last = (start + count * MemoryLayout<Float>.stride) / page * page
+        if last > first, let base = UnsafeMutableRawPointer(bitPattern: first) {
+            madvise(base, last - first, Int32(MADV_DONTNEED))
+        }
+    }
+
     /// Whether the storage was allocated by this tensor (and so may be written).
     public var isOwned: Bool { ownsStorage }
 

@@ -32,13 +32,13 @@ enum AdapterCommands {
     }
 
     static let qlora = CommandSpec(
-        "qlora", group: .model, summary: "QLoRA: hold the targeted base weights in 4 bits (NF4 or FP4, as bitsandbytes) and attach LoRA",
+        "qlora", group: .model, summary: "QLoRA: hold every base linear weight in 4 bits (NF4 or FP4, as bitsandbytes) and attach LoRA to the targets",
         options: loraOptions(targets: "all-linear") + [
             ArgumentSpec("quant", .choice(FourBitType.allCases.map(\.rawValue)), default: "nf4", help: "The 4-bit code: NormalFloat4 or FP4"),
             ArgumentSpec("double_quant", .bool, default: "true", help: "Quantize the block scales too (8-bit, blocks of 256): 4.127 bits per weight instead of 4.5"),
             ArgumentSpec("block", .choice(["32", "64", "128", "256", "512", "1024", "2048", "4096"]), default: "64", help: "Weights per absmax block"),
         ],
-        details: "Each targeted linear layer's frozen weight is replaced by packed 4-bit codes and block scales, bit-identical to bitsandbytes' quantize_4bit; forward and backward dequantize a tile at a time. The adapters, the head and every other weight stay fp32. Prints the bytes the base weights took before and after.",
+        details: "As transformers' load_in_4bit: every linear layer of the base model (attention, feed-forward, pooler; not the classification head) has its frozen weight replaced by packed 4-bit codes and block scales, bit-identical to bitsandbytes' quantize_4bit, whatever the LoRA targets are; forward and backward dequantize a tile at a time. The adapters, the head, embeddings, biases and LayerNorms stay fp32. Prints the bytes the base weights took before and after.",
         example: "qlora r=16 alpha=32\nqlora r=8 alpha=16 targets=[query, value] quant=fp4 double_quant=false") { call in
         let format = FourBitFormat(type: FourBitType(rawValue: call.string("quant", default: "nf4"))!,
                                    blockSize: Int(call.string("block", default: "64"))!,
@@ -69,12 +69,25 @@ enum AdapterCommands {
         }
         var note = try prepareFreshModel(call)
         let (encoder, _) = try call.trainer.classifier()
-        if let quantization {
-            let report = try QLoRA.quantize(encoder, targets: configuration.targets, format: quantization)
-            let line = "quantized \(report.layers.count) layers (\(Render.grouped(report.parameters)) weights) to \(quantization): "
-                + "\(Render.bytes(report.bytesBefore)) → \(Render.bytes(report.bytesAfter)) (\(String(format: "%.3f", report.bitsPerParameter)) bits per weight); "
-                + "model weights \(Render.bytes(report.modelBytesBefore)) → \(Render.bytes(report.modelBytesAfter))"
+        var quantization = quantization
+        if quantization != nil, let stored = QLoRA.storedFormat(encoder) {
+            // A base loaded from a 4-bit checkpoint keeps its codes: no second quantization, and its format
+            // for any targeted layer still in float32.
+            var line = "the base is already in 4 bits (\(stored)): \(QLoRA.quantizedLayerCount(encoder)) layers kept as stored, not quantized again"
+            if stored != quantization, call.has("quant") || call.has("block") || call.has("double_quant") {
+                line += "; quant, block and double_quant are ignored"
+            }
             note = [note, line].compactMap { $0 }.joined(separator: "\n")
+            quantization = stored
+        }
+        if let quantization {
+            let report = try QLoRA.quantize(encoder, targets: .allLinear, format: quantization)
+            if !report.layers.isEmpty {
+                let line = "quantized \(report.layers.count) layers (\(Render.grouped(report.parameters)) weights) to \(quantization): "
+                    + "\(Render.bytes(report.bytesBefore)) → \(Render.bytes(report.bytesAfter)) (\(String(format: "%.3f", report.bitsPerParameter)) bits per weight); "
+                    + "model weights \(Render.bytes(report.modelBytesBefore)) → \(Render.bytes(report.modelBytesAfter))"
+                note = [note, line].compactMap { $0 }.joined(separator: "\n")
+            }
         }
         let model = try LoRAModel(encoder: encoder, configuration: configuration, seed: call.interpreter.seed)
         call.trainer.adapters = model
@@ -95,6 +108,10 @@ enum AdapterCommands {
     private static func train(_ method: TrainingMethod, _ call: Invocation) throws -> Output {
         let note = try prepareFreshModel(call)
         let (encoder, _) = try call.trainer.classifier()
+        if method == .full, let stored = QLoRA.storedFormat(encoder) {
+            throw SessionError("the base is held in 4 bits (\(stored)), so its weights cannot train in full",
+                               hint: "train adapters over it with qlora (or lora), or only the biases with bitfit")
+        }
         call.trainer.parameters = encoder.prepareTraining(method == .full ? .full : .bitfit)
         call.trainer.method = method
         return counts(call, prefix: note)
@@ -153,8 +170,11 @@ enum AdapterCommands {
     static func prepareFreshModel(_ call: Invocation) throws -> String? {
         let session = call.trainer
         _ = try session.classifier()
+        // Layers qlora quantized are restored; a base loaded in 4 bits is already as its checkpoint holds it.
+        var quantizedByQLoRA = false
+        if case .qlora = session.method { quantizedByQLoRA = session.encoder?.blockLinears.contains(where: \.isQuantized) == true }
         let changed = session.run != nil || session.adapters?.isMerged == true || session.method == .full || session.method == .bitfit
-            || session.encoder?.blockLinears.contains(where: \.isQuantized) == true
+            || quantizedByQLoRA
         if changed {
             try TrainCommands.restoreBaseWeights(call)
             return "model reloaded from \(session.modelName): the previous method's changes are gone"

@@ -1,9 +1,10 @@
 import Foundation
+import FinchModels
 import FinchPEFT
 
-/// save adapter, load adapter, merge, unmerge.
+/// save adapter, load adapter, save model, merge, unmerge.
 enum FileCommands {
-    static let all: [CommandSpec] = [saveAdapter, loadAdapter, merge, unmerge]
+    static let all: [CommandSpec] = [saveAdapter, loadAdapter, saveModel, merge, unmerge]
 
     static let saveAdapter = CommandSpec(
         "save adapter", group: .files, summary: "Write the LoRA adapter in PEFT's layout (adapter_config.json + adapter_model.safetensors)",
@@ -45,6 +46,49 @@ enum FileCommands {
         call.trainer.method = .lora(model.configuration)
         call.trainer.parameters = model.trainableParameters()
         return AdapterCommands.counts(call, prefix: "adapter loaded from \(call.string("folder")!)")
+    }
+
+    static let saveModel = CommandSpec(
+        "save model", group: .files, summary: "Write the base model as a Hugging Face folder (4-bit layers in bitsandbytes' layout after qlora)",
+        positionals: [ArgumentSpec("folder", .path, optional: false, help: "Folder to write (replaced as a whole once complete)")],
+        options: [ArgumentSpec("overwrite", .bool, default: "false", help: "Replace a folder that holds other files")],
+        details: """
+        Writes config.json, model.safetensors and the tokenizer files of the loaded model's folder. Layers that qlora holds in 4 bits \
+        are written as transformers saves a BitsAndBytesConfig(load_in_4bit=True) model (packed weight, absmax, quant_map, nested \
+        statistics, quant_state; quantization_config in config.json), so the folder loads with \
+        AutoModelForSequenceClassification.from_pretrained(folder) and with model load; other weights are float32. An attached \
+        adapter is not part of the base: write it with save adapter. The folder is written beside the destination, then renamed \
+        into place.
+        """,
+        example: "qlora r=16 alpha=32\nsave model \"models/minilm-nf4\"") { call in
+        let (encoder, _) = try call.trainer.model()
+        guard let source = call.trainer.modelFolder else {
+            throw SessionError("the model has no source folder to take config.json and the tokenizer from", hint: "load one with model load")
+        }
+        let folder = call.interpreter.resolve(path: call.string("folder")!)
+        let known = Set(["config.json", "model.safetensors"] + EncoderWriter.tokenizerFiles)
+        let existing = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        let foreign = existing.filter { !known.contains($0) && !$0.hasPrefix(".") }.sorted()
+        if !foreign.isEmpty, !call.bool("overwrite", default: false) {
+            let answer = try call.ask("\(call.string("folder")!) holds other files (\(foreign.prefix(3).joined(separator: ", "))) that saving replaces; go on? [y/N] ",
+                                      otherwise: "pass overwrite=true to replace a folder that holds other files")
+            guard answer.lowercased().hasPrefix("y") else { return Output(plain: "not saved") }
+        }
+        let report = try EncoderWriter.save(encoder, labels: call.trainer.labelNames, source: source, to: folder)
+        var lines = ["model saved to \(call.string("folder")!)/ (\(report.files.joined(separator: ", ")); \(Render.grouped(report.bytes)) bytes)"]
+        if let format = report.format {
+            lines.append("\(report.quantizedLayers) linear layers in 4 bits (\(format)), bitsandbytes' layout; other weights float32")
+        }
+        if let adapters = call.trainer.adapters {
+            lines.append(adapters.isMerged
+                ? "the merged adapter is part of these weights"
+                : "only the base model is written: the adapter is not in it (write it with save adapter)")
+        }
+        return Output(plain: lines.joined(separator: "\n"), json: .object([
+            ("folder", .string(folder.path)), ("files", JSONValue(report.files)), ("bytes", JSONValue(report.bytes)),
+            ("quantized_layers", JSONValue(report.quantizedLayers)), ("quant", report.format.map { .string($0.type.rawValue) } ?? .null),
+            ("adapter_included", .bool(call.trainer.adapters?.isMerged == true)),
+        ]))
     }
 
     static let merge = CommandSpec(

@@ -3,6 +3,7 @@ import FinchCheckpoint
 import FinchExperiment
 import FinchModels
 import FinchPlot
+import FinchQuantization
 import FinchTensor
 import FinchTokenizers
 
@@ -60,13 +61,25 @@ enum ModelCommands {
             ["task", session.task.rawValue],
         ]
         if !session.labelNames.isEmpty { rows.append(["labels", session.labelNames.joined(separator: ", ")]) }
+        let base = baseWeights(encoder)
+        rows.append(["base weights", base.text])
         rows.append(["training", session.method.map(AdapterCommands.describe) ?? "not set (lora, qlora, bitfit or full)"])
         return Render.properties(rows, json: .object([
             ("model", .string(session.modelName)), ("family", .string("\(c.family)")), ("layers", JSONValue(c.layerCount)),
             ("hidden_size", JSONValue(c.hiddenSize)), ("heads", JSONValue(c.headCount)), ("vocab_size", JSONValue(c.vocabularySize)),
             ("parameters", JSONValue(encoder.baseParameterCount)), ("task", .string(session.task.rawValue)),
-            ("labels", JSONValue(session.labelNames)),
+            ("labels", JSONValue(session.labelNames)), ("quantized_layers", JSONValue(base.quantized)),
+            ("quant", base.format.map { .string($0.type.rawValue) } ?? .null),
         ]))
+    }
+
+    /// How the base linear layers are held: "float32", or "4-bit nf4, block 64, double quantization (37 of 38 linear layers)".
+    static func baseWeights(_ encoder: Encoder) -> (text: String, quantized: Int, format: FourBitFormat?) {
+        let linears = encoder.blockLinears + [encoder.pooler, encoder.head?.dense, encoder.head?.output].compactMap { $0 }
+        let formats = linears.compactMap { $0.quantized?.format }
+        guard let format = formats.first else { return ("float32", 0, nil) }
+        let kinds = Set(formats.map(\.description)).sorted().joined(separator: "; ")
+        return ("4-bit \(kinds) (\(formats.count) of \(linears.count) linear layers); the rest float32", formats.count, format)
     }
 
     static let tokenize = CommandSpec(
