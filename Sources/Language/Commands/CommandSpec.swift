@@ -90,6 +90,8 @@ public enum CommandGroup: String, Sendable, CaseIterable {
     case trainer = "Trainer"
     case metrics = "Metrics"
     case files = "Adapters on disk"
+    case planning = "Memory and cost"
+    case export = "Beyond one machine"
     case general = "Other"
 }
 

@@ -2,8 +2,8 @@
 /// and docs/language.md all read this table.
 public enum CommandTable {
     public static let all: [CommandSpec] =
-        DataCommands.all + ModelCommands.all + AdapterCommands.all + TrainCommands.all + MetricsCommands.all
-        + FileCommands.all + GeneralCommands.all
+        DataCommands.all + ModelCommands.all + AdapterCommands.all + PlanningCommands.all + TrainCommands.all
+        + MetricsCommands.all + FileCommands.all + ExportCommands.all + GeneralCommands.all
 
     /// Commands by name ("data load").
     public static let byName: [String: CommandSpec] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

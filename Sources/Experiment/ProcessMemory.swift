@@ -1,0 +1,68 @@
+import Foundation
+
+/// This process's memory as the kernel counts it (Linux /proc), for `memory`: what is resident now, the
+/// peak so far, and how much of it is pages of memory-mapped checkpoint files.
+public struct ProcessMemory: Sendable, Equatable {
+    /// Resident set size now (VmRSS), bytes.
+    public let resident: Int
+    /// The highest resident set size so far (VmHWM), bytes.
+    public let peak: Int
+    /// Resident pages of mapped checkpoint files (*.safetensors, *.gguf), summed from /proc/self/smaps.
+    public let mappedCheckpoints: Int
+
+    public init(resident: Int, peak: Int, mappedCheckpoints: Int) {
+        self.resident = resident
+        self.peak = peak
+        self.mappedCheckpoints = mappedCheckpoints
+    }
+
+    /// Reads /proc/self/status and /proc/self/smaps; zeros where /proc is missing (not Linux).
+    public static func current() -> ProcessMemory {
+        let status = readAll("/proc/self/status"), smaps = readAll("/proc/self/smaps")
+        return ProcessMemory(resident: kilobytes(of: "VmRSS", in: status) * 1024, peak: kilobytes(of: "VmHWM", in: status) * 1024,
+                             mappedCheckpoints: mappedResident(smaps: smaps, suffixes: [".safetensors", ".gguf"]))
+    }
+
+    /// The whole of a /proc file. (Foundation's String(contentsOfFile:) stops after the first read, about
+    /// 4 kB: /proc files report a size of 0.) Empty when it cannot be opened.
+    static func readAll(_ path: String) -> String {
+        guard let file = fopen(path, "r") else { return "" }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            if count <= 0 { break }
+            bytes += chunk[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The value of a "Key:   1234 kB" line of /proc/…/status, in kB (0 when absent).
+    static func kilobytes(of key: String, in status: String) -> Int {
+        for line in status.split(separator: "\n") where line.hasPrefix(key + ":") {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            if fields.count >= 2, let value = Int(fields[1]) { return value }
+        }
+        return 0
+    }
+
+    /// Sum of the Rss lines of the mappings whose path ends with one of `suffixes`, in bytes. smaps lists
+    /// each mapping as a header line ("start-end perms offset dev inode path") followed by "Key: N kB" lines.
+    static func mappedResident(smaps: String, suffixes: [String]) -> Int {
+        var total = 0
+        var inside = false
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard let first = fields.first else { continue }
+            if first.contains("-"), !first.hasSuffix(":") {
+                // A mapping header: the path, if any, is the sixth field onwards.
+                let path = fields.count >= 6 ? fields[5...].joined(separator: " ") : ""
+                inside = suffixes.contains { path.hasSuffix($0) }
+            } else if inside, first == "Rss:", fields.count >= 2, let kB = Int(fields[1]) {
+                total += kB * 1024
+            }
+        }
+        return total
+    }
+}
