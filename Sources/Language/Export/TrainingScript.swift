@@ -1,0 +1,452 @@
+import Foundation
+import FinchCheckpoint
+import FinchExperiment
+import FinchPEFT
+
+/// How the exported script is started on many GPUs, and which DeepSpeed ZeRO stage it uses.
+struct LaunchSetup: Equatable {
+    enum Launcher: String, CaseIterable { case accelerate, torchrun }
+    enum ZeRO: String, CaseIterable {
+        case zero2, zero3
+        var stage: Int { self == .zero2 ? 2 : 3 }
+    }
+    var launcher: Launcher = .torchrun
+    var deepspeed: ZeRO?
+    /// The script's file name ("train.py"); the other files are named beside it.
+    var scriptName = "train.py"
+
+    static let accelerateConfigName = "accelerate_config.yaml"
+    var deepspeedConfigName: String? { deepspeed.map { "ds_\($0.rawValue).json" } }
+}
+
+/// Writes a Finch session's run as one self-contained Python script for transformers' Trainer + PEFT
+/// (+ bitsandbytes for QLoRA): the settings as constants at the top, then a fixed body that reads the
+/// data as Finch does, feeds the Trainer Finch's own data order, and can stop after N steps and dump
+/// each step's loss and learning rate (to compare with Finch's first steps).
+enum TrainingScript {
+    static func generate(_ plan: ExportPlan, launch: LaunchSetup) -> String {
+        header(plan, launch: launch) + settings(plan, launch: launch) + body
+    }
+
+    // MARK: header
+
+    static func header(_ plan: ExportPlan, launch: LaunchSetup) -> String {
+        let script = launch.scriptName
+        var launchLines = ["  one GPU (or the CPU):  python \(script)"]
+        switch launch.launcher {
+        case .torchrun:
+            launchLines += [
+                "  several GPUs:         torchrun --nproc_per_node=NUM_GPUS \(script)",
+                "  several nodes:        on each node, torchrun --nnodes=NUM_NODES --node_rank=THIS_NODE --nproc_per_node=NUM_GPUS \\",
+                "                            --master_addr=FIRST_NODE_HOST --master_port=29500 \(script)",
+            ]
+        case .accelerate:
+            launchLines += [
+                "  several GPUs:         accelerate launch --config_file \(LaunchSetup.accelerateConfigName) --num_processes NUM_GPUS \(script)",
+                "  several nodes:        on each node, accelerate launch --config_file \(LaunchSetup.accelerateConfigName) \\",
+                "                            --num_machines NUM_NODES --machine_rank THIS_NODE --num_processes ALL_GPUS \\",
+                "                            --main_process_ip FIRST_NODE_HOST --main_process_port 29500 \(script)",
+            ]
+        }
+        launchLines += [
+            "  check against Finch:  python \(script) --stop-after 3 --dump-first-steps first_steps.json",
+            "  on GPUs with bf16:    add --bf16 (Finch trains in fp32; bf16 changes the numbers slightly)",
+        ]
+        var needs = "torch, transformers, peft, safetensors, numpy"
+        if case .qlora = plan.method { needs += ", bitsandbytes" }
+        if launch.launcher == .accelerate { needs += ", accelerate" }
+        if let name = launch.deepspeedConfigName { needs += ", deepspeed (ZeRO stage \(launch.deepspeed!.stage), settings in \(name))" }
+        let notes = plan.inexact.map { "  - " + $0 }.joined(separator: "\n")
+        return #"""
+        #!/usr/bin/env python3
+        """The Finch run of \#(plan.model) on \#(plan.dataFile), for transformers' Trainer + PEFT.
+
+        Written by Finch (`export script`). Same model, data file, columns, label order, split rows, seed,
+        method (\#(plan.method.name)), adapter settings, training arguments and metrics as the Finch session.
+
+        Launch:
+        \#(launchLines.joined(separator: "\n"))
+        Needs: \#(needs).
+
+        Data order: Finch shuffles the training rows each epoch with its own generator (xoshiro256** seeded
+        through SplitMix64 by the run's seed); FinchOrder below draws the same numbers, so batch k holds the
+        same rows as Finch's batch k. Split rows are stored in SPLIT (two bits a row, file order), not recomputed.
+        Initial weights: the head (and any module the checkpoint lacks) starts from Finch's values in
+        INITIAL_WEIGHTS when that file is beside this script, so step 1 computes the loss Finch computed.
+
+        Not exactly as in Finch:
+        \#(notes)
+        """
+
+        """#
+    }
+
+    // MARK: settings
+
+    static func settings(_ plan: ExportPlan, launch: LaunchSetup) -> String {
+        let o = plan.options
+        func py(_ text: String) -> String { ExportPlan.quoted(text) }
+        func pyList(_ items: [String]) -> String { "[" + items.map(py).joined(separator: ", ") + "]" }
+        func bool(_ x: Bool) -> String { x ? "True" : "False" }
+        var lines = [
+            "import argparse", "import base64", "import csv", "import io", "import json", "import os", "import sys", "",
+            "# ---- The Finch session's settings ----",
+            "MODEL = \(py(plan.model))",
+            "DATA_FILE = \(py(plan.dataFile))  # relative paths are relative to this script's folder",
+            "FORMAT = \(py(plan.format))",
+            "TEXT_COLUMN = \(py(plan.textColumn))",
+            "LABEL_COLUMN = \(py(plan.labelColumn))",
+            "LABELS = \(pyList(plan.labelNames))  # class ids in this order",
+        ]
+        if let packed = plan.packedSplit, let rows = plan.splitCodes?.count {
+            lines.append("ROWS = \(rows)")
+            lines.append("# Split of each row in file order, two bits a row (0 train, 1 valid, 2 test, 3 none), base64.")
+            let chunks = stride(from: 0, to: packed.count, by: 96).map { start -> String in
+                let from = packed.index(packed.startIndex, offsetBy: start)
+                return "    \"" + packed[from..<packed.index(from, offsetBy: min(96, packed.count - start))] + "\""
+            }
+            lines.append("SPLIT = (\n" + chunks.joined(separator: "\n") + "\n)")
+        } else {
+            lines += ["ROWS = None  # every row trains (the session had no data split)", "SPLIT = None"]
+        }
+        lines += [
+            "SEED = \(o.seed)",
+            "MAX_LENGTH = \(o.maxLength)",
+            "METHOD = \(py(plan.methodName))",
+        ]
+        if let lora = plan.method.loraConfiguration {
+            let targets: String = switch lora.targets {
+            case .allLinear: py("all-linear")
+            case .modules(let names): pyList(names)
+            }
+            lines.append("LORA = dict(r=\(lora.rank), lora_alpha=\(ExportPlan.number(lora.alpha, float: true)), lora_dropout=\(ExportPlan.number(lora.dropout, float: true)), "
+                         + "target_modules=\(targets), use_rslora=\(bool(lora.rankStabilized)), use_dora=\(bool(lora.useDoRA)), bias=\(py(lora.bias.rawValue)), "
+                         + "modules_to_save=\(pyList(plan.modulesToSave)))")
+        } else {
+            lines.append("LORA = None")
+        }
+        if case let .qlora(_, format) = plan.method {
+            // Every linear layer but the head is held in 4 bits, in Finch as with load_in_4bit.
+            lines.append("QUANTIZATION = dict(quant_type=\(py(format.type.rawValue)), double_quant=\(bool(format.doubleQuantization)))")
+        } else {
+            lines.append("QUANTIZATION = None")
+        }
+        lines += [
+            "HEAD_MODULES = \(pyList(plan.modulesToSave))  # trained in full",
+            "DROPOUT_KEYS = \(pyList(dropoutKeys(plan.family)))  # the config's dropout rates",
+            "MODEL_DROPOUT = \(bool(o.modelDropout))  # False: every dropout of the model off, as Finch's model_dropout=false",
+            "INITIAL_WEIGHTS = \(plan.initialWeightsFile.map(py) ?? "None")",
+            "CLASS_WEIGHTS = \(o.loss.classWeights.map { "[" + $0.map { ExportPlan.number($0, float: true) }.joined(separator: ", ") + "]" } ?? "None")",
+            "LABEL_SMOOTHING = \(ExportPlan.number(o.loss.labelSmoothing, float: true))",
+            "GROUP_BY_LENGTH = \(bool(o.groupByLength))",
+            "PATIENCE = \(o.patience.map(String.init) ?? "None")",
+            "DEEPSPEED = \(launch.deepspeedConfigName.map(py) ?? "None")",
+            "TRAINING = dict(",
+        ]
+        lines += trainingArguments(plan).map { "    \($0)," }
+        lines += [")", "", ""]
+        return lines.joined(separator: "\n")
+    }
+
+    /// The config.json keys of the family's dropout rates (zeroed for model_dropout=false).
+    static func dropoutKeys(_ family: EncoderFamily) -> [String] {
+        family == .distilbert ? ["dropout", "attention_dropout", "seq_classif_dropout"]
+            : ["hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"]
+    }
+
+    /// TrainingArguments for the run, one `name=value` each.
+    static func trainingArguments(_ plan: ExportPlan) -> [String] {
+        let o = plan.options
+        var args = [
+            "num_train_epochs=\(o.epochs)",
+            "max_steps=\(o.maxSteps ?? -1)",
+            "learning_rate=\(ExportPlan.number(o.learningRate, float: true))",
+            "per_device_train_batch_size=\(o.batchSize)",
+            "per_device_eval_batch_size=\(o.batchSize)",
+            "gradient_accumulation_steps=\(o.accumulate)",
+            "warmup_steps=\(plan.warmupValue)",
+            "lr_scheduler_type=\(ExportPlan.quoted(plan.scheduleName))",
+            "weight_decay=\(ExportPlan.number(o.weightDecay, float: true))",
+            "max_grad_norm=\(ExportPlan.number(o.clip ?? 0, float: true))",
+            "optim=\"adamw_torch\"",
+            "seed=\(o.seed)",
+        ]
+        let evaluates = plan.hasValidation && o.evalEvery != nil
+        let restoresBest = evaluates && (o.restoreBest || o.patience != nil)
+        if evaluates, let every = o.evalEvery {
+            args += ["eval_strategy=\"steps\"", "eval_steps=\(every)"]
+        } else {
+            args.append("eval_strategy=\"no\"")
+        }
+        // Keeping the best weights means saving at evaluations: the Trainer reloads the best checkpoint.
+        if let every = restoresBest ? (o.saveEvery.flatMap { $0 % o.evalEvery! == 0 ? $0 : nil } ?? o.evalEvery) : o.saveEvery {
+            args += ["save_strategy=\"steps\"", "save_steps=\(every)", "save_total_limit=\(o.keep)"]
+        } else {
+            args.append("save_strategy=\"no\"")
+        }
+        if restoresBest {
+            args += ["load_best_model_at_end=True", "metric_for_best_model=\(ExportPlan.quoted(o.best.rawValue))",
+                     "greater_is_better=\(o.best.higherIsBetter ? "True" : "False")"]
+        }
+        args += ["logging_steps=1", "report_to=\"none\""]
+        return args
+    }
+
+    // MARK: body
+
+    /// The part of the script that is the same for every run.
+    static let body = #"""
+    # ---- The run ----
+    HERE = os.path.dirname(os.path.abspath(__file__))
+    MASK64 = (1 << 64) - 1
+
+
+    def beside(path):
+        return path if os.path.isabs(path) else os.path.join(HERE, path)
+
+
+    class FinchRandom:
+        """Finch's generator: xoshiro256** seeded through SplitMix64 (Sources/Engine/Tensor/Random.swift)."""
+
+        def __init__(self, seed):
+            z, state = seed, []
+            for _ in range(4):
+                z = (z + 0x9E3779B97F4A7C15) & MASK64
+                x = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+                x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK64
+                state.append(x ^ (x >> 31))
+            self.state = state
+
+        @staticmethod
+        def rotate(x, k):
+            return ((x << k) | (x >> (64 - k))) & MASK64
+
+        def next(self):
+            s0, s1, s2, s3 = self.state
+            result = (self.rotate((s1 * 5) & MASK64, 7) * 9) & MASK64
+            t = (s1 << 17) & MASK64
+            s2 ^= s0
+            s3 ^= s1
+            s1 ^= s2
+            s0 ^= s3
+            s2 ^= t
+            s3 = self.rotate(s3, 45)
+            self.state = [s0, s1, s2, s3]
+            return result
+
+        def shuffle(self, values):
+            """Fisher-Yates from the end, as Finch's trainer shuffles each epoch's rows."""
+            for i in range(len(values) - 1, 0, -1):
+                j = self.next() % (i + 1)
+                values[i], values[j] = values[j], values[i]
+
+
+    def cell(value):
+        """A JSON value as the text Finch reads from it."""
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return str(value)
+
+
+    def read_rows(path):
+        """(text, label) of every row, read as Finch reads the format."""
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+        if FORMAT == "jsonl":
+            records = [json.loads(line) for line in text.split("\n") if line.strip()]
+            return [(cell(r.get(TEXT_COLUMN)), cell(r.get(LABEL_COLUMN))) for r in records]
+        if FORMAT == "tsv":
+            records = [line.replace("\r", "").split("\t") for line in text.split("\n")]
+        else:
+            records = [[field.replace("\r", "") for field in record] for record in csv.reader(io.StringIO(text))]
+        records = [r for r in records if r and r != [""]]
+        header, body = records[0], records[1:]
+        t, l = header.index(TEXT_COLUMN), header.index(LABEL_COLUMN)
+        return [(r[t], r[l]) for r in body]
+
+
+    def load_splits():
+        """Texts and label ids of the train and valid rows."""
+        rows = read_rows(beside(DATA_FILE))
+        if ROWS is not None and len(rows) != ROWS:
+            sys.exit(f"{DATA_FILE}: {len(rows)} rows, but Finch's split was made for {ROWS}")
+        packed = base64.b64decode("".join(SPLIT)) if SPLIT is not None else None
+        parts = {0: ([], []), 1: ([], [])}
+        for i, (text, label) in enumerate(rows):
+            if label not in LABELS:
+                sys.exit(f"{DATA_FILE}: row {i}: label {label!r} is not one of {LABELS}")
+            code = (packed[i // 4] >> (2 * (i % 4))) & 3 if packed is not None else 0
+            if code in parts:
+                parts[code][0].append(text)
+                parts[code][1].append(LABELS.index(label))
+        return parts[0], parts[1]
+
+
+    def main():
+        p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+        p.add_argument("--output-dir", default=os.path.splitext(os.path.basename(__file__))[0] + "-output")
+        p.add_argument("--data", help="the data file, if it has moved (default: DATA_FILE)")
+        p.add_argument("--model", help="the base model, if it has moved (default: MODEL)")
+        p.add_argument("--stop-after", type=int, help="stop after N optimizer steps; the schedule still spans the whole run")
+        p.add_argument("--dump-first-steps", help="write each step's loss and learning rate as JSON to this file")
+        p.add_argument("--bf16", action="store_true", help="bf16 mixed precision (GPUs that have it)")
+        p.add_argument("--no-deepspeed", action="store_true", help="train without DeepSpeed even on GPUs")
+        args = p.parse_args()
+
+        import numpy as np
+        import torch
+        from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
+                                  EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed)
+
+        global DATA_FILE
+        DATA_FILE = args.data or DATA_FILE
+        model_name = args.model or MODEL
+        set_seed(SEED)
+        (train_texts, train_labels), (valid_texts, valid_labels) = load_splits()
+        tokenizer = AutoTokenizer.from_pretrained(model_name)
+
+        class Rows(torch.utils.data.Dataset):
+            def __init__(self, texts, labels):
+                self.encodings = tokenizer(texts, truncation=True, max_length=MAX_LENGTH)
+                self.labels = labels
+
+            def __len__(self):
+                return len(self.labels)
+
+            def __getitem__(self, i):
+                return {**{k: v[i] for k, v in self.encodings.items()}, "labels": self.labels[i]}
+
+        class FinchOrder(torch.utils.data.Sampler):
+            """Each epoch's row order as Finch's trainer draws it (the same generator, seed and draws)."""
+
+            def __init__(self, rows):
+                self.rows, self.random, self.orders, self.epoch = rows, FinchRandom(SEED), [], 0
+                if MODEL_DROPOUT:
+                    self.random.next()  # Finch seeds its dropout generator with the first draw
+
+            def set_epoch(self, epoch):
+                self.epoch = epoch
+
+            def __len__(self):
+                return len(self.rows)
+
+            def __iter__(self):
+                while len(self.orders) <= self.epoch:
+                    order = list(range(len(self.rows)))
+                    self.random.shuffle(order)
+                    if GROUP_BY_LENGTH:  # groups of 50 batches, longest rows first (Finch's and the HF Trainer's rule)
+                        size = 50 * TRAINING["per_device_train_batch_size"]
+                        lengths = [len(ids) for ids in self.rows.encodings["input_ids"]]
+                        order = [i for start in range(0, len(order), size)
+                                 for i in sorted(order[start:start + size], key=lambda i: -lengths[i])]
+                    self.orders.append(order)
+                order, self.epoch = self.orders[self.epoch], self.epoch + 1
+                return iter(order)
+
+        config = {"num_labels": len(LABELS), "id2label": dict(enumerate(LABELS)),
+                  "label2id": {name: i for i, name in enumerate(LABELS)}}
+        if not MODEL_DROPOUT:
+            config.update({key: 0.0 for key in DROPOUT_KEYS})
+        if QUANTIZATION is not None:
+            from transformers import BitsAndBytesConfig
+            config["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type=QUANTIZATION["quant_type"],
+                bnb_4bit_use_double_quant=QUANTIZATION["double_quant"], bnb_4bit_compute_dtype=torch.float32,
+                llm_int8_skip_modules=HEAD_MODULES)
+        model = AutoModelForSequenceClassification.from_pretrained(model_name, **config)
+        if INITIAL_WEIGHTS is not None and os.path.exists(beside(INITIAL_WEIGHTS)):
+            from safetensors.torch import load_file
+            result = model.load_state_dict(load_file(beside(INITIAL_WEIGHTS)), strict=False)
+            if result.unexpected_keys:
+                sys.exit(f"{INITIAL_WEIGHTS}: tensors this model does not have: {result.unexpected_keys}")
+        if LORA is not None:
+            from peft import LoraConfig, get_peft_model
+            model = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", **LORA))
+            model.print_trainable_parameters()
+        elif METHOD == "bitfit":  # the biases and the head
+            for name, parameter in model.named_parameters():
+                parameter.requires_grad = name.endswith(".bias") or any(
+                    name.startswith(m + ".") or f".{m}." in name for m in HEAD_MODULES)
+
+        def compute_metrics(prediction):
+            logits, labels = prediction
+            predicted = np.asarray(logits).argmax(-1)
+            labels = np.asarray(labels)
+            f1s, supports = [], []
+            for c in range(len(LABELS)):
+                tp = int(((predicted == c) & (labels == c)).sum())
+                precision = tp / max(int((predicted == c).sum()), 1)
+                recall = tp / max(int((labels == c).sum()), 1)
+                f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+                supports.append(int((labels == c).sum()))
+            return {"accuracy": float((predicted == labels).mean()), "f1_macro": float(np.mean(f1s)),
+                    "f1_weighted": float(np.dot(f1s, supports) / max(sum(supports), 1))}
+
+        class FinchTrainer(Trainer):
+            """Finch's loss (cross-entropy, mean over the batch; class weights and label smoothing as set), the
+            data order of FinchOrder, and a record of each step's loss (row-weighted mean) and learning rate."""
+
+            def __init__(self, *a, order=None, **kw):
+                super().__init__(*a, **kw)
+                self.order, self.steps, self.pending = order, [], [0.0, 0, None]
+                self.model_accepts_loss_kwargs = False
+                self.loss_is_scaled_for_ga = False  # a per-batch mean: the Trainer divides it by the accumulation
+
+            def _get_train_sampler(self, *a, **kw):
+                return self.order
+
+            def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+                labels = inputs.pop("labels")
+                outputs = model(**inputs)
+                weight = torch.tensor(CLASS_WEIGHTS, device=labels.device) if CLASS_WEIGHTS else None
+                loss = torch.nn.functional.cross_entropy(outputs.logits.float(), labels, weight=weight,
+                                                         label_smoothing=LABEL_SMOOTHING)
+                if model.training:
+                    self.pending[0] += loss.item() * len(labels)
+                    self.pending[1] += len(labels)
+                    self.pending[2] = self.lr_scheduler.get_last_lr()[0]  # the rate this step uses
+                return (loss, outputs) if return_outputs else loss
+
+        class StepRecord(TrainerCallback):
+            def on_step_end(self, training_args, state, control, **kw):
+                total, rows, rate = trainer.pending
+                trainer.steps.append({"step": state.global_step, "loss": total / max(rows, 1), "lr": rate})
+                trainer.pending = [0.0, 0, None]
+                if args.stop_after is not None and state.global_step >= args.stop_after:
+                    control.should_training_stop = True
+
+        # DeepSpeed needs GPUs; accelerate launch with a DeepSpeed config sets it up by itself.
+        use_deepspeed = (DEEPSPEED and not args.no_deepspeed and torch.cuda.is_available()
+                         and os.environ.get("ACCELERATE_USE_DEEPSPEED") != "true")
+        deepspeed = beside(DEEPSPEED) if use_deepspeed else None
+        training_args = TrainingArguments(output_dir=args.output_dir, bf16=args.bf16, deepspeed=deepspeed,
+                                          **TRAINING)
+        train_rows = Rows(train_texts, train_labels)
+        callbacks = [StepRecord()]
+        if PATIENCE is not None and training_args.load_best_model_at_end:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=PATIENCE))
+        trainer = FinchTrainer(model=model, args=training_args, train_dataset=train_rows,
+                               eval_dataset=Rows(valid_texts, valid_labels) if valid_texts else None,
+                               data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
+                               compute_metrics=compute_metrics, callbacks=callbacks, order=FinchOrder(train_rows))
+        trainer.train()
+        if args.dump_first_steps and trainer.is_world_process_zero():
+            with open(args.dump_first_steps, "w", encoding="utf-8") as f:
+                json.dump({"steps": trainer.steps}, f, indent=1)
+        if args.stop_after is None:
+            if valid_texts:
+                print(trainer.evaluate())
+            trainer.save_model(os.path.join(args.output_dir, "final"))
+
+
+    if __name__ == "__main__":
+        main()
+
+    """#
+}
