@@ -11,6 +11,7 @@ enum BenchMode: String, CaseIterable, ExpressibleByArgument {
     case inference
     case loraQV = "lora-qv"
     case loraAll = "lora-all"
+    case qlora
     case full
 
     var defaultBatch: Int { self == .inference ? 32 : 16 }
@@ -19,6 +20,7 @@ enum BenchMode: String, CaseIterable, ExpressibleByArgument {
         case .inference: "encoder inference"
         case .loraQV: "training step, LoRA r=16 on query,value"
         case .loraAll: "training step, LoRA r=16 on all-linear"
+        case .qlora: "training step, QLoRA (NF4, double quantization, block 64) + LoRA r=16 on all-linear"
         case .full: "training step, full fine-tuning"
         }
     }
@@ -38,7 +40,7 @@ struct Bench: ParsableCommand {
         """)
 
     @Option(help: "Model folder (default: $FINCH_MODELS/all-MiniLM-L6-v2).") var model: String?
-    @Option(parsing: .upToNextOption, help: "Modes: inference, lora-qv, lora-all, full (default: all).") var mode: [BenchMode] = BenchMode.allCases
+    @Option(parsing: .upToNextOption, help: "Modes: inference, lora-qv, lora-all, qlora, full (default: all).") var mode: [BenchMode] = BenchMode.allCases
     @Option(help: "Sequences per pass (default: 32 for inference, 16 for training).") var batch: Int?
     @Option(help: "Tokens per sequence (no padding).") var seq = 128
     @Option(help: "Threads for Finch's BLAS and for torch.") var threads = 1
@@ -129,7 +131,8 @@ extension Bench {
         let parameters: [Parameter]
         var lora: LoRAModel?
         switch mode {
-        case .loraQV, .loraAll:
+        case .loraQV, .loraAll, .qlora:
+            if mode == .qlora { try QLoRA.quantize(encoder, targets: .allLinear, format: .qlora) }
             let model = try LoRAModel(encoder: encoder, configuration: LoRAConfiguration(
                 rank: 16, alpha: 32, dropout: 0.05, targets: mode == .loraQV ? .modules(["query", "value"]) : .allLinear), seed: 0)
             model.setTraining(true)

@@ -81,12 +81,17 @@ final class KernelHost: LanguageHost {
 }
 
 extension MimeBundle {
-    /// text/plain always; text/html, image/svg+xml and application/json where the output has them.
+    /// The MIME type of an output's JSON form. Not `application/json`: JupyterLab's JSON viewer outranks
+    /// text/html and image/svg+xml, so every table and chart would show as a JSON tree. A vendor type keeps
+    /// the data in the notebook for programs (nbclient, nbformat) while front ends show the rich form.
+    static let finchJSONType = "application/vnd.finch+json"
+
+    /// text/plain always; text/html, image/svg+xml and the JSON form where the output has them.
     init(_ output: Output) {
         var data = ["text/plain": output.plain]
         if let html = output.html { data["text/html"] = html }
         if let svg = output.svg { data["image/svg+xml"] = svg }
-        if let json = output.json { data["application/json"] = json.text }
+        if let json = output.json { data[Self.finchJSONType] = json.text }
         self.init(data)
     }
 }

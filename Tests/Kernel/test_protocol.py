@@ -133,6 +133,20 @@ def assert_alive(kc):
 
 # Tests ---------------------------------------------------------------------------------------------
 
+def test_rich_outputs_carry_the_json_form_under_finch_s_own_type(kernel):
+    """JupyterLab's JSON viewer outranks text/html and image/svg+xml: an application/json entry would make
+    every table and chart show as a JSON tree there, so the JSON form travels as application/vnd.finch+json."""
+    _, kc = kernel
+    reply, outputs = run_cell(kc, "plot schedule kind=cosine steps=20")
+    assert reply["content"]["status"] == "ok"
+    bundles = [m["content"]["data"] for m in outputs if m["msg_type"] in ("execute_result", "display_data")]
+    assert bundles, "no rich output"
+    for data in bundles:
+        assert "application/json" not in data
+        assert {"text/plain", "image/svg+xml", "application/vnd.finch+json"} <= set(data)
+        assert isinstance(data["application/vnd.finch+json"], dict)
+
+
 def test_interrupt_message_stops_a_long_cell_within_a_second(kernel):
     km, kc = kernel
     msg_id = kc.execute("sleep 30")

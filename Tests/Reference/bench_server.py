@@ -7,6 +7,8 @@ Modes (the same work Finch does in each):
              AdamW step) of AutoModelForSequenceClassification(num_labels=3) with PEFT LoRA r=16,
              alpha=32, dropout 0.05 on query,value
   lora-all   the same with target_modules="all-linear"
+  qlora      lora-all over a bitsandbytes 4-bit base (BitsAndBytesConfig nf4, double quantization, block 64,
+             compute dtype float32, the classifier head kept in float32), as qlora_reference.py loads it
   full       the same without PEFT (every parameter trains)
 
 Protocol (one JSON object per output line):
@@ -39,7 +41,7 @@ def benchmark_token(b, s, seq):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
-    parser.add_argument("--mode", default="inference", choices=["inference", "lora-qv", "lora-all", "full"])
+    parser.add_argument("--mode", default="inference", choices=["inference", "lora-qv", "lora-all", "qlora", "full"])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
@@ -62,8 +64,19 @@ def main():
             with torch.inference_mode():
                 model(**inputs)
     else:
-        model = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=3, attn_implementation="sdpa")
-        if args.mode.startswith("lora"):
+        if args.mode == "qlora":
+            import bitsandbytes
+            from transformers import BitsAndBytesConfig
+            config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                        bnb_4bit_compute_dtype=torch.float32, llm_int8_skip_modules=["classifier"])
+            model = AutoModelForSequenceClassification.from_pretrained(
+                args.model, num_labels=3, quantization_config=config, attn_implementation="sdpa", device_map="cpu")
+            for module in model.modules():
+                if isinstance(module, bitsandbytes.nn.Linear4bit):
+                    module.support_avx512bf16_for_cpu = False  # as qlora_reference.py: keep float32 products
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=3, attn_implementation="sdpa")
+        if args.mode.startswith("lora") or args.mode == "qlora":
             from peft import LoraConfig, get_peft_model
             targets = ["query", "value"] if args.mode == "lora-qv" else "all-linear"
             model = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=16, lora_alpha=32, lora_dropout=0.05,
