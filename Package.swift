@@ -24,6 +24,7 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
         .systemLibrary(name: "CEdit", path: "Sources/CEdit"),
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto"),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .target(
             name: "CSentencePiece", path: "Sources/CSentencePiece",
             cxxSettings: [.unsafeFlags(["-std=c++17"])],
@@ -47,7 +48,8 @@ let package = Package(
         .target(name: "FinchPlot", path: "Sources/Plot"),
         .target(
             name: "FinchExperiment",
-            dependencies: ["FinchCheckpoint", "FinchData", "FinchMetrics", "FinchModels", "FinchOptim", "FinchPEFT", "FinchQuantization", "FinchTensor", "FinchTokenizers"],
+            dependencies: ["CMalloc", "FinchCheckpoint", "FinchData", "FinchMetrics", "FinchModels", "FinchOptim", "FinchPEFT", "FinchQuantization",
+                           "FinchTensor", "FinchTokenizers"],
             path: "Sources/Experiment"),
 
         // Language: syntax, sessions, commands, rendering; front ends hand it source text.

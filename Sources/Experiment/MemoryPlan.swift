@@ -223,10 +223,14 @@ extension MemoryPlan {
         if stale > 0 {
             items.append(MemoryItem(.baseWeights, "checkpoint file pages no live weight uses (copied or quantized; reclaimable)", stale, heldNow: true, mapped: true))
         }
-        // Baseline: resident now, less the heap the model holds and the mapped pages resident now.
+        // Baseline: resident now, less the heap the model holds, the mapped pages resident now and the heap
+        // the allocator keeps free (an earlier run's buffers, which the next run reuses rather than adds).
         let ownedHeld = items.filter { $0.heldNow && !$0.mapped }.reduce(0) { $0 + $1.bytes }
-        let baseline = max(0, process.resident - ownedHeld - process.mappedCheckpoints)
-        items.append(MemoryItem(.baseline, "runtime, libraries, tokenizer, data (VmRSS \(process.resident / 1_000_000) MB less the above)", baseline, heldNow: true))
+        let reusable = min(process.allocatorFree, max(0, process.resident - ownedHeld - process.mappedCheckpoints))
+        let baseline = max(0, process.resident - ownedHeld - process.mappedCheckpoints - reusable)
+        var label = "runtime, libraries, tokenizer, data (VmRSS \(process.resident / 1_000_000) MB less the above"
+        if reusable >= 1_000_000 { label += ", less \(reusable / 1_000_000) MB of freed heap the next run reuses" }
+        items.append(MemoryItem(.baseline, label + ")", baseline, heldNow: true))
         return MemoryPlan(items: items, batch: batch, sequence: sequence, optimizer: optimizer, process: process,
                           fp32BaseWeights: fp32Base, pagedOptimizerBytes: state.mapped)
     }

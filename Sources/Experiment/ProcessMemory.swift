@@ -1,3 +1,4 @@
+import CMalloc
 import Foundation
 
 /// This process's memory as the kernel counts it (Linux /proc), for `memory`: what is resident now, the
@@ -10,17 +11,31 @@ public struct ProcessMemory: Sendable, Equatable {
     /// Resident pages of mapped checkpoint files (*.safetensors, *.gguf), summed from /proc/self/smaps.
     public let mappedCheckpoints: Int
 
-    public init(resident: Int, peak: Int, mappedCheckpoints: Int) {
+    /// Heap bytes the allocator holds free (glibc's mallinfo2 `fordblks`): memory an earlier run freed that
+    /// stays resident and is reused by the next allocations, so the next run does not add it again.
+    public let allocatorFree: Int
+
+    public init(resident: Int, peak: Int, mappedCheckpoints: Int, allocatorFree: Int = 0) {
         self.resident = resident
         self.peak = peak
         self.mappedCheckpoints = mappedCheckpoints
+        self.allocatorFree = allocatorFree
     }
 
-    /// Reads /proc/self/status and /proc/self/smaps; zeros where /proc is missing (not Linux).
+    /// Reads /proc/self/status, /proc/self/smaps and the allocator's statistics; zeros where /proc is
+    /// missing (not Linux).
     public static func current() -> ProcessMemory {
         let status = readAll("/proc/self/status"), smaps = readAll("/proc/self/smaps")
+        let free = Int(mallinfo2().fordblks)
         return ProcessMemory(resident: kilobytes(of: "VmRSS", in: status) * 1024, peak: kilobytes(of: "VmHWM", in: status) * 1024,
-                             mappedCheckpoints: mappedResident(smaps: smaps, suffixes: [".safetensors", ".gguf"]))
+                             mappedCheckpoints: mappedResident(smaps: smaps, suffixes: [".safetensors", ".gguf"]), allocatorFree: free)
+    }
+
+    /// Gives the heap the allocator holds free back to the operating system (glibc's malloc_trim), so a run
+    /// that starts after another one is measured from what the process really needs, not from buffers the
+    /// allocator kept and may not reuse for differently sized requests.
+    public static func returnFreedHeap() {
+        malloc_trim(0)
     }
 
     /// The whole of a /proc file. (Foundation's String(contentsOfFile:) stops after the first read, about

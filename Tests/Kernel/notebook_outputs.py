@@ -26,9 +26,26 @@ def is_volatile(key: str) -> bool:
     return key in VOLATILE_KEYS or key.endswith(VOLATILE_KEY_SUFFIXES)
 
 
+# A `memory` plan mixes counted bytes (exact) with readings of the process (resident memory now, the
+# allocator's free heap, checkpoint pages the kernel keeps): the readings and the totals built on them.
+MEMORY_PLAN_READINGS = {"predicted_peak_bytes", "fp32_peak_bytes", "resident_bytes", "peak_so_far_bytes",
+                        "mapped_checkpoint_bytes", "categories"}
+MEASURED_ITEMS = ("process baseline", "runtime, libraries", "checkpoint file pages")
+
+
+def counted_memory_plan(plan: dict) -> dict:
+    """The parts of a `memory` plan that are counted rather than measured."""
+    kept = {k: v for k, v in plan.items() if k not in MEMORY_PLAN_READINGS}
+    kept["items"] = [item for item in plan.get("items", [])
+                     if item.get("category") != "process_baseline" and not str(item.get("name", "")).startswith(MEASURED_ITEMS)]
+    return kept
+
+
 def normalized_json(value, root: str):
     """The JSON value with volatile keys dropped and the repository root replaced by <root>."""
     if isinstance(value, dict):
+        if "predicted_peak_bytes" in value:
+            value = counted_memory_plan(value)
         return {k: normalized_json(v, root) for k, v in value.items() if not is_volatile(k)}
     if isinstance(value, list):
         return [normalized_json(v, root) for v in value]

@@ -86,7 +86,7 @@ struct MetricsCommandTests {
         #expect(lines[5].hasPrefix("    accuracy                          \(String(format: "%.3f", eval["accuracy"]!.number!))"))
         #expect(lines[5].hasSuffix("        24"))
         #expect(report.json?["macro_avg"]?["f1"] == eval["f1_macro"])
-        #expect(report.value?.html?.contains("<th>f1-score</th>") == true)
+        #expect(report.value?.html?.contains("<th style=\"text-align:right\">f1-score</th>") == true)
 
         let confusion = run(interpreter, "confusion")
         try check(confusion)
@@ -200,7 +200,7 @@ struct MetricsCommandTests {
         #expect(runs.json?["runs"]?.array?.count == 1)
         #expect(runs.json?["runs"]?.array?.first?["kind"] == "train")
         #expect(runs.plain.hasPrefix("run  kind"))
-        #expect(runs.value?.html?.contains("<td>train</td>") == true)
+        #expect(runs.value?.html?.contains("<td style=\"text-align:left\">train</td>") == true)
 
         try check(run(interpreter, "lrfind steps=6 batch=8 max_length=32 start=1e-5 end=1e-1"))
         let lrfind = run(interpreter, "plot lrfind")

@@ -58,6 +58,8 @@ enum TrainCommands {
                                hint: "load the model again after loading the data: model load \"\(call.trainer.modelName)\"")
         }
         let options = try trainingOptions(call)
+        call.trainer.run = nil  // the last run's buffers go before the new run allocates its own
+        ProcessMemory.returnFreedHeap()
         let trainer = try ClassifierTrainer(encoder: encoder, tokenizer: tokenizer, parameters: call.trainer.parameters,
                                             adapters: call.trainer.adapters, options: options)
         trainer.baseModelName = call.trainer.modelFolder?.path ?? call.trainer.modelName

@@ -73,16 +73,25 @@ public enum HTML {
         return out
     }
 
-    /// A table with a header row; cells are escaped. Numeric-looking cells are right-aligned.
+    /// A table with a header row; cells are escaped. Numeric-looking cells are right-aligned, others left
+    /// (notebook front ends differ: JupyterLab right-aligns every cell unless told); a header takes the
+    /// alignment of its column's cells.
     public static func table(columns: [String], rows: [[String]], caption: String? = nil) -> String {
+        func isNumeric(_ cell: String) -> Bool {
+            Double(cell.replacingOccurrences(of: ",", with: "").replacingOccurrences(of: "%", with: "")) != nil
+        }
+        func aligned(_ tag: String, _ text: String, right: Bool) -> String {
+            "<\(tag) style=\"text-align:\(right ? "right" : "left")\">\(escape(text))</\(tag)>"
+        }
+        let numericColumns = columns.indices.map { column in
+            rows.contains { $0.indices.contains(column) && !$0[column].isEmpty }
+                && rows.allSatisfy { !$0.indices.contains(column) || $0[column].isEmpty || isNumeric($0[column]) }
+        }
         var out = "<table class=\"finch\">"
         if let caption { out += "<caption>\(escape(caption))</caption>" }
-        out += "<thead><tr>" + columns.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead><tbody>"
+        out += "<thead><tr>" + columns.enumerated().map { aligned("th", $1, right: numericColumns[$0]) }.joined() + "</tr></thead><tbody>"
         for row in rows {
-            out += "<tr>" + row.map { cell in
-                let numeric = Double(cell.replacingOccurrences(of: ",", with: "").replacingOccurrences(of: "%", with: "")) != nil
-                return numeric ? "<td style=\"text-align:right\">\(escape(cell))</td>" : "<td>\(escape(cell))</td>"
-            }.joined() + "</tr>"
+            out += "<tr>" + row.map { aligned("td", $0, right: isNumeric($0)) }.joined() + "</tr>"
         }
         return out + "</tbody></table>"
     }
