@@ -231,7 +231,7 @@ struct DataCommandTests {
         #expect(json["splits"]?["train"]?.number == Double(interpreter.dataset.splits["train"]!.count))
         #expect(result.plain.contains("whitespace words (no model loaded)"))
         let html = try #require(result.value?.html)
-        #expect(html.components(separatedBy: "<svg").count == 3, "a bar chart and a histogram")
+        #expect(html.components(separatedBy: "<img src=\"data:image/svg+xml;base64,").count == 3, "a bar chart and a histogram")
         #expect(result.plain.contains("Label balance") && result.plain.contains("Text length (words)"))
     }
 

@@ -55,7 +55,7 @@ extension DataCommands {
                      histogram.text(width: size.width, height: size.height)].joined(separator: "\n\n")
         let html = "<p>\(HTML.escape(summary))</p>" + HTML.table(columns: balance.columns, rows: balance.rows, caption: "label balance")
             + HTML.table(columns: lengthColumns, rows: lengthRow, caption: lengthCaption)
-            + "<div>" + Render.inline(bars.svg()) + Render.inline(histogram.svg()) + "</div>"
+            + "<div>" + HTML.image(svg: bars.svg()) + HTML.image(svg: histogram.svg()) + "</div>"
         let json: JSONValue = .object([
             ("rows", JSONValue(rows.count)),
             ("labels", labelCountsJSON(rows)),
@@ -79,10 +79,3 @@ extension DataCommands {
     }
 }
 
-extension Render {
-    /// An SVG document for inlining in HTML: without its XML declaration.
-    static func inline(_ svg: String) -> String {
-        guard svg.hasPrefix("<?xml"), let end = svg.range(of: "?>") else { return svg }
-        return String(svg[end.upperBound...].drop { $0.isNewline })
-    }
-}

@@ -133,7 +133,7 @@ extension MetricsCommands {
             ("confusion", .array(metrics.confusion.map { .array($0.map { JSONValue($0) }) })),
         ])
         return Output(plain: summary + "\n" + TextTable.render(columns: columns, rows: table),
-                      html: "<p>\(HTML.escape(summary))</p>" + HTML.table(columns: columns, rows: table) + Render.inline(heatmap.svg()), json: json,
+                      html: "<p>\(HTML.escape(summary))</p>" + HTML.table(columns: columns, rows: table) + HTML.image(svg: heatmap.svg()), json: json,
                       table: OutputTable(columns: columns, rows: table, title: summary))
     }
 

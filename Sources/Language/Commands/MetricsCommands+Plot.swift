@@ -134,7 +134,7 @@ extension MetricsCommands {
         if more.isEmpty { return Render.chart(chart, json: json) }
         // The first chart alone is the SVG form (woven Markdown); HTML shows them all.
         return Output(plain: charts.map { $0.text(width: size.width, height: size.height) }.joined(separator: "\n\n"),
-                      html: "<div>" + charts.map { Render.inline($0.svg()) }.joined() + "</div>", svg: chart.svg(), json: json)
+                      html: "<div>" + charts.map { HTML.image(svg: $0.svg()) }.joined() + "</div>", svg: chart.svg(), json: json)
     }
 
     /// An exponential moving average with bias correction: s_t = β·s_{t−1} + (1 − β)·x_t, shown as s_t / (1 − β^t).

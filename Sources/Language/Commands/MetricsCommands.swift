@@ -160,7 +160,7 @@ enum MetricsCommands {
         let tableText = TextTable.render(columns: columns, rows: table)
         let svg = heatmap.svg()
         return Output(plain: heatmap.text(width: size.width, height: size.height) + "\n\n" + tableText,
-                      html: Render.inline(svg) + HTML.table(columns: columns, rows: table), svg: svg, json: .object(json), caption: tableText)
+                      html: HTML.image(svg: svg) + HTML.table(columns: columns, rows: table), svg: svg, json: .object(json), caption: tableText)
     }
 
     // MARK: errors

@@ -129,7 +129,7 @@ enum ModelCommands {
         let legend = texts.enumerated().map { "<li>[\($0)] \(HTML.escape($1))</li>" }.joined()
         return Output(
             plain: plain.joined(separator: "\n"),
-            html: "<ol style=\"list-style:none\">\(legend)</ol>" + HTML.table(columns: [""] + labels, rows: table) + heatmap.svg(width: 360, height: 320),
+            html: "<ol style=\"list-style:none\">\(legend)</ol>" + HTML.table(columns: [""] + labels, rows: table) + HTML.image(svg: heatmap.svg(width: 360, height: 320)),
             json: .object([
                 ("texts", JSONValue(texts)),
                 ("embeddings", .array((0..<texts.count).map { r in .array((0..<h).map { JSONValue(vectors[r * h + $0]) }) })),

@@ -57,7 +57,7 @@ enum SearchCommands {
         let line = (result.suggestion.map { "suggested lr: \(Render.scientific($0))" } ?? "no suggestion") + " — \(result.reason)"
         let svg = chart.svg()
         return Output(plain: line + "\n" + chart.text(width: Render.textSize.width, height: Render.textSize.height),
-                      html: "<p>\(HTML.escape(line))</p>" + svg, svg: svg,
+                      html: "<p>\(HTML.escape(line))</p>" + HTML.image(svg: svg), svg: svg,
                       json: .object([("suggestion", result.suggestion.map { JSONValue($0) } ?? .null), ("reason", .string(result.reason)),
                                      ("lr", JSONValue(rates)), ("loss", JSONValue(result.points.map(\.loss))),
                                      ("smoothed_loss", JSONValue(result.points.map(\.smoothedLoss)))]), caption: line)

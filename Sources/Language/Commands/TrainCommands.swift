@@ -150,7 +150,7 @@ enum TrainCommands {
         var line = "step \(report.step)/\(report.totalSteps) · epoch \(report.epoch) · loss \(Render.fixed(report.loss)) · lr \(Render.scientific(report.learningRate)) · \(String(format: "%.1f", report.samplesPerSecond)) samples/s · ETA \(Render.duration(report.secondsRemaining))"
         if let evaluation { line += " · val f1_macro \(Render.fixed(evaluation.f1Macro)) acc \(Render.fixed(evaluation.accuracy))" }
         let chart = lossChart(losses)
-        return Output(plain: line, html: "<pre>\(HTML.escape(line))</pre>" + chart.svg(width: 560, height: 260),
+        return Output(plain: line, html: "<pre>\(HTML.escape(line))</pre>" + HTML.image(svg: chart.svg(width: 560, height: 260)),
                       json: .object([("step", JSONValue(report.step)), ("total_steps", JSONValue(report.totalSteps)),
                                      ("epoch", JSONValue(report.epoch)), ("loss", JSONValue(report.loss)),
                                      ("lr", JSONValue(report.learningRate)), ("samples_per_second", JSONValue(report.samplesPerSecond)),
@@ -189,7 +189,7 @@ enum TrainCommands {
         let text = lines.joined(separator: "\n")
         let svg = chart.svg()
         return Output(plain: text + "\n" + chart.text(width: Render.textSize.width, height: Render.textSize.height),
-                      html: "<pre>\(HTML.escape(text))</pre>" + svg, svg: svg, json: .object(json), caption: text)
+                      html: "<pre>\(HTML.escape(text))</pre>" + HTML.image(svg: svg), svg: svg, json: .object(json), caption: text)
     }
 
     /// The evaluation of the weights the run ends with: the restored best one, else the last.

@@ -7,19 +7,24 @@ public enum Render {
     static let textSize = (width: 72, height: 16)
 
     public static func chart(_ chart: LineChart, json: JSONValue? = nil) -> Output {
-        Output(plain: chart.text(width: textSize.width, height: textSize.height), svg: chart.svg(), json: json)
+        chartOutput(chart.text(width: textSize.width, height: textSize.height), chart.svg(), json)
     }
 
     public static func chart(_ chart: BarChart, json: JSONValue? = nil) -> Output {
-        Output(plain: chart.text(width: textSize.width, height: textSize.height), svg: chart.svg(), json: json)
+        chartOutput(chart.text(width: textSize.width, height: textSize.height), chart.svg(), json)
     }
 
     public static func chart(_ chart: Heatmap, json: JSONValue? = nil) -> Output {
-        Output(plain: chart.text(width: textSize.width, height: textSize.height), svg: chart.svg(), json: json)
+        chartOutput(chart.text(width: textSize.width, height: textSize.height), chart.svg(), json)
     }
 
     public static func chart(_ chart: Histogram, json: JSONValue? = nil) -> Output {
-        Output(plain: chart.text(width: textSize.width, height: textSize.height), svg: chart.svg(), json: json)
+        chartOutput(chart.text(width: textSize.width, height: textSize.height), chart.svg(), json)
+    }
+
+    /// A chart as Unicode text, SVG, and HTML holding the SVG as an image (what notebook front ends show).
+    private static func chartOutput(_ text: String, _ svg: String, _ json: JSONValue?) -> Output {
+        Output(plain: text, html: HTML.image(svg: svg), svg: svg, json: json)
     }
 
     /// A table as aligned text and as HTML, with an optional line above it.

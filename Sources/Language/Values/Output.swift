@@ -58,6 +58,12 @@ public enum LanguageEvent: Sendable, Equatable {
 
 /// Small HTML helpers for rendered tables.
 public enum HTML {
+    /// An SVG chart as an `<img>` with a data: URI. Notebook front ends sanitize inline `<svg>` out of the
+    /// HTML of untrusted notebooks (JupyterLab then shows only the chart's text labels); an image survives.
+    public static func image(svg: String) -> String {
+        "<img src=\"data:image/svg+xml;base64,\(Data(svg.utf8).base64EncodedString())\"/>"
+    }
+
     public static func escape(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
