@@ -126,7 +126,8 @@ enum TrainCommands {
             return .proceed
         }
         if let lastReport {
-            display.update(finished: true) { progressOutput(lastReport, losses: trainer.state.losses, evaluation: lastEvaluation) }
+            // The last state of the live display: its line only, the summary below draws the loss curve.
+            display.update(finished: true) { progressOutput(lastReport, losses: trainer.state.losses, evaluation: lastEvaluation, chart: false) }
         }
         if summary.stopReason == "interrupted" {
             throw Interrupted("train interrupted at step \(trainer.state.step) of \(trainer.state.totalSteps); `train resume` continues from there")
@@ -145,12 +146,12 @@ enum TrainCommands {
         return summaryOutput(summary, trainer: trainer, stepsThisCall: trainer.state.step - startStep)
     }
 
-    /// The live line and the growing loss chart.
-    static func progressOutput(_ report: TrainingStepReport, losses: [Double], evaluation: ValidationMetrics?) -> Output {
+    /// The live line and (with `chart`) the growing loss chart.
+    static func progressOutput(_ report: TrainingStepReport, losses: [Double], evaluation: ValidationMetrics?, chart: Bool = true) -> Output {
         var line = "step \(report.step)/\(report.totalSteps) · epoch \(report.epoch) · loss \(Render.fixed(report.loss)) · lr \(Render.scientific(report.learningRate)) · \(String(format: "%.1f", report.samplesPerSecond)) samples/s · ETA \(Render.duration(report.secondsRemaining))"
         if let evaluation { line += " · val f1_macro \(Render.fixed(evaluation.f1Macro)) acc \(Render.fixed(evaluation.accuracy))" }
-        let chart = lossChart(losses)
-        return Output(plain: line, html: "<pre>\(HTML.escape(line))</pre>" + HTML.image(svg: chart.svg(width: 560, height: 260)),
+        let image = chart ? HTML.image(svg: lossChart(losses).svg(width: 560, height: 260)) : ""
+        return Output(plain: line, html: "<pre>\(HTML.escape(line))</pre>" + image,
                       json: .object([("step", JSONValue(report.step)), ("total_steps", JSONValue(report.totalSteps)),
                                      ("epoch", JSONValue(report.epoch)), ("loss", JSONValue(report.loss)),
                                      ("lr", JSONValue(report.learningRate)), ("samples_per_second", JSONValue(report.samplesPerSecond)),
