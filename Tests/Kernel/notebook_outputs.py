@@ -4,9 +4,17 @@ Every loss, metric, count and parameter number must come back identical; only me
 machine may differ: wall-clock times, speeds, ETAs, timestamps and resident-memory readings. Those are
 the VOLATILE_KEYS of the JSON form (application/vnd.finch+json, compared structurally) and the VOLATILE_TEXT
 patterns of the text form (the same patterns `finch weave --check` masks, plus memory readings).
-Absolute paths are compared relative to the notebook's repository, so a clone elsewhere compares equal.
+Absolute paths are compared relative to the notebook's repository, so a clone elsewhere compares equal
+(the committed outputs hold the path of the clone that executed them).
 """
 import re
+
+# An absolute path into a repository's notebooks/ or tutorials/ folder, up to that folder.
+REPOSITORY_PATH = re.compile(r"/[^\s\"']*/(?=(?:notebooks|tutorials)/)")
+
+
+def relative_paths(text: str, root: str) -> str:
+    return REPOSITORY_PATH.sub("<root>/", text.replace(root.rstrip("/") + "/", "<root>/"))
 
 # The MIME type of Finch's JSON form (LanguageBridge.swift).
 JSON_TYPE = "application/vnd.finch+json"
@@ -50,12 +58,12 @@ def normalized_json(value, root: str):
     if isinstance(value, list):
         return [normalized_json(v, root) for v in value]
     if isinstance(value, str):
-        return value.replace(root, "<root>")
+        return relative_paths(value, root)
     return value
 
 
 def masked_text(text: str, root: str) -> str:
-    text = text.replace(root, "<root>")
+    text = relative_paths(text, root)
     for pattern in VOLATILE_TEXT:
         text = re.sub(pattern, "…", text)
     return text

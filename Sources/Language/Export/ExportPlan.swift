@@ -68,22 +68,13 @@ struct ExportPlan: Equatable {
         x == x.rounded() && abs(x) < 1e7 ? number(Double(x), float: float) : "\(x)"
     }
 
-    /// A string as a Python (and JSON) string literal, UTF-8 kept as is.
+    /// A string as a Python (and JSON) string literal, UTF-8 kept as is: JSON's escapes are Python's too.
     static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
+        var out = ""
+        JSONValue.quote(text, into: &out)
+        return out
     }
+
 
     /// The split codes packed four rows to a byte (row i in bits 2·(i mod 4)), base64: what the script decodes.
     var packedSplit: String? {
