@@ -73,7 +73,7 @@ let package = Package(
         ),
 
         // Tests
-        .target(name: "TestSupport", dependencies: ["FinchTensor", "FinchCheckpoint"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["FinchTensor", "FinchCheckpoint", "FinchModels"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["FinchTensor", "TestSupport"], path: "Tests/TensorTests"),
         .testTarget(name: "CheckpointTests", dependencies: ["FinchCheckpoint", "TestSupport"], path: "Tests/CheckpointTests"),
         .testTarget(name: "TokenizerTests", dependencies: ["FinchTokenizers", "TestSupport"], path: "Tests/TokenizerTests"),
