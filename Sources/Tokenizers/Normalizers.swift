@@ -161,4 +161,13 @@ final class RegularExpression: @unchecked Sendable {
             in: text, range: NSRange(text.startIndex..., in: text),
             withTemplate: NSRegularExpression.escapedTemplate(for: replacement))
     }
+
+    /// The UTF-8 byte ranges of every match in `text`, left to right.
+    func matchRanges(in text: String) -> [Range<Int>] {
+        expression.matches(in: text, range: NSRange(text.startIndex..., in: text)).compactMap { match in
+            guard let found = Range(match.range, in: text) else { return nil }
+            let utf8 = text.utf8
+            return utf8.distance(from: utf8.startIndex, to: found.lowerBound)..<utf8.distance(from: utf8.startIndex, to: found.upperBound)
+        }
+    }
 }

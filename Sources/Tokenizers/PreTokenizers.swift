@@ -22,22 +22,26 @@ enum SplitBehavior: String, Sendable {
 /// Splits `piece` at every scalar `isDelimiter` accepts (each one a delimiter of its own), then
 /// merges delimiters per `behavior` and drops empty pieces, as `NormalizedString::split` does.
 func splitting(_ piece: PreToken, behavior: SplitBehavior, isDelimiter: (Unicode.Scalar) -> Bool) -> [PreToken] {
-    let scalars = piece.text.unicodeScalars
-    var parts: [(range: Range<String.Index>, isDelimiter: Bool)] = []
-    var index = scalars.startIndex
-    var runStart = index
-    while index < scalars.endIndex {
-        let next = scalars.index(after: index)
-        if isDelimiter(scalars[index]) {
-            if runStart < index { parts.append((runStart..<index, false)) }
-            parts.append((index..<next, true))
+    var parts: [(range: Range<Int>, isDelimiter: Bool)] = []
+    var offset = 0
+    var runStart = 0
+    for scalar in piece.text.unicodeScalars {
+        let next = offset + UTF8.width(scalar)
+        if isDelimiter(scalar) {
+            if runStart < offset { parts.append((runStart..<offset, false)) }
+            parts.append((offset..<next, true))
             runStart = next
         }
-        index = next
+        offset = next
     }
-    if runStart < scalars.endIndex { parts.append((runStart..<scalars.endIndex, false)) }
+    if runStart < offset { parts.append((runStart..<offset, false)) }
+    return splitting(piece, utf8: Array(piece.text.utf8), parts: parts, behavior: behavior)
+}
 
-    var kept: [Range<String.Index>] = []
+/// Cuts `piece` (whose UTF-8 is `utf8`) into `parts`, byte ranges that tile it, some marked as
+/// delimiters, and merges the delimiters per `behavior`.
+func splitting(_ piece: PreToken, utf8: [UInt8], parts: [(range: Range<Int>, isDelimiter: Bool)], behavior: SplitBehavior) -> [PreToken] {
+    var kept: [Range<Int>] = []
     switch behavior {
     case .removed:
         kept = parts.filter { !$0.isDelimiter }.map(\.range)
@@ -71,7 +75,7 @@ func splitting(_ piece: PreToken, behavior: SplitBehavior, isDelimiter: (Unicode
         kept.reverse()
     }
     return kept.map { range in
-        PreToken(text: String(scalars[range]), startsInput: piece.startsInput && range.lowerBound == scalars.startIndex)
+        PreToken(text: String(decoding: utf8[range], as: UTF8.self), startsInput: piece.startsInput && range.lowerBound == 0)
     }
 }
 

@@ -9,7 +9,7 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable, Sendable 
     /// A JSON file is not valid JSON, or a key is missing or has the wrong type.
     /// `key` is a path such as `model.vocab[12]`.
     case malformed(file: String, key: String, problem: String)
-    /// A component type this library does not implement (for example a BPE model).
+    /// A component type this library does not implement (for example a WordLevel model).
     case unsupported(file: String, key: String, type: String)
     /// libsentencepiece rejected a model file or failed to train one.
     case sentencePiece(file: String, message: String)

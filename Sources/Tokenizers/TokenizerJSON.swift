@@ -30,7 +30,7 @@ struct TokenizerJSON {
 
     // MARK: Model
 
-    /// The `model` section (WordPiece or Unigram).
+    /// The `model` section (WordPiece, Unigram or BPE).
     func model() throws(TokenizerError) -> any TokenModel {
         let node = try root.field("model")
         let vocab = try node.field("vocab")
@@ -51,6 +51,8 @@ struct TokenizerJSON {
                 throw .malformed(file: root.file, key: "model.unk_token", problem: "\"\(unknown)\" is not in model.vocab")
             }
             return model
+        case "BPE":
+            return try bpeModel(node)
         case "Unigram":
             let pieces = try unigramPieces()
             let unknownId = try node.optionalInt("unk_id")
@@ -81,6 +83,56 @@ struct TokenizerJSON {
             pieces.append((try pair[0].string(), try pair[1].double()))
         }
         return pieces
+    }
+
+    /// A `BPE` model: `vocab` as `{token: id}`, `merges` as `"a b"` strings or `[a, b]` pairs in rank order.
+    func bpeModel(_ node: JSONNode) throws(TokenizerError) -> BPEModel {
+        let vocab = try node.field("vocab")
+        guard case .object(let members) = vocab.value else { throw vocab.malformed("expected an object, found \(vocab.value.typeName)") }
+        var entries: [(token: String, id: Int)] = []
+        entries.reserveCapacity(members.count)
+        for (token, value) in members {
+            guard case .number(let number) = value, number >= 0, number <= Double(Int32.max), number.rounded() == number else {
+                throw vocab.malformed(at: token, "expected a token id (an integer from 0 to \(Int32.max))")
+            }
+            entries.append((token, Int(number)))
+        }
+        let mergesNode = try node.field("merges")
+        guard case .array(let items) = mergesNode.value else { throw mergesNode.malformed("expected an array, found \(mergesNode.value.typeName)") }
+        var merges: [(String, String)] = []
+        merges.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            switch item {
+            case .string(let line):
+                let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+                guard parts.count == 2 else { throw try mergesNode.array()[index].malformed("expected \"left right\", found \"\(line)\"") }
+                merges.append((String(parts[0]), String(parts[1])))
+            case .array(let pair) where pair.count == 2:
+                guard case .string(let left) = pair[0], case .string(let right) = pair[1] else {
+                    throw try mergesNode.array()[index].malformed("expected two token strings")
+                }
+                merges.append((left, right))
+            default:
+                throw try mergesNode.array()[index].malformed("expected a \"left right\" string or a [left, right] pair")
+            }
+        }
+        if let dropout = try node.optionalField("dropout")?.double(), dropout != 0 {
+            throw node.malformed(at: "dropout", "BPE dropout \(dropout) is not supported (only 0 or null)")
+        }
+        let unknownToken = try node.optionalString("unk_token")
+        let fuseUnknown = try node.optionalBool("fuse_unk") ?? false, byteFallback = try node.optionalBool("byte_fallback") ?? false
+        let ignoreMerges = try node.optionalBool("ignore_merges") ?? false
+        let prefix = try node.optionalString("continuing_subword_prefix") ?? "", suffix = try node.optionalString("end_of_word_suffix") ?? ""
+        do throws(BPEModel.BuildError) {
+            return try BPEModel(
+                vocabulary: entries, merges: merges, unknownToken: unknownToken, fuseUnknown: fuseUnknown, byteFallback: byteFallback,
+                ignoreMerges: ignoreMerges, continuingSubwordPrefix: prefix, endOfWordSuffix: suffix)
+        } catch {
+            switch error {
+            case let .merge(index, problem): throw .malformed(file: root.file, key: "\(mergesNode.path)[\(index)]", problem: problem)
+            case let .unknownToken(token): throw node.malformed(at: "unk_token", "\"\(token)\" is not in model.vocab")
+            }
+        }
     }
 
     private func inferredModelType(_ node: JSONNode, vocab: JSONNode) throws(TokenizerError) -> String {
@@ -206,9 +258,32 @@ struct TokenizerJSON {
         case "Metaspace":
             return MetaspacePreTokenizer(replacement: try replacement(node), prependScheme: try prependScheme(node),
                                          split: try node.optionalBool("split") ?? true)
+        case "ByteLevel":
+            return ByteLevelPreTokenizer(addPrefixSpace: try node.optionalBool("add_prefix_space") ?? true,
+                                         useRegex: try node.optionalBool("use_regex") ?? true)
+        case "Split":
+            let behavior = try node.field("behavior").string()
+            guard let parsed = SplitBehavior(rawValue: behavior) else { throw node.malformed(at: "behavior", "unknown behavior \"\(behavior)\"") }
+            return SplitPreTokenizer(pattern: try splitPattern(node.field("pattern")), behavior: parsed,
+                                     invert: try node.optionalBool("invert") ?? false)
+        case "Digits":
+            return DigitsPreTokenizer(individualDigits: try node.optionalBool("individual_digits") ?? false)
         default:
             throw node.unsupportedType(type)
         }
+    }
+
+    /// A Split `pattern`: `{"String": literal}` or `{"Regex": source}`.
+    private static func splitPattern(_ node: JSONNode) throws(TokenizerError) -> SplitPattern {
+        if let literal = try node.optionalString("String") { return .literal(literal) }
+        if let source = try node.optionalString("Regex") {
+            do {
+                return try SplitPattern(regex: source)
+            } catch {
+                throw node.malformed(at: "Regex", "invalid regular expression: \(error)")
+            }
+        }
+        throw node.malformed("expected {\"String\": ...} or {\"Regex\": ...}")
     }
 
     private static func replacement(_ node: JSONNode) throws(TokenizerError) -> Character {
@@ -231,9 +306,23 @@ struct TokenizerJSON {
     // MARK: Post-processor and decoder
 
     func postProcessor() throws(TokenizerError) -> TemplatePostProcessor? {
-        guard let node = try root.optionalField("post_processor") else { return nil }
+        try root.optionalField("post_processor").flatMap { node throws(TokenizerError) in try Self.postProcessor(node) }
+    }
+
+    /// A post-processor as a template; `ByteLevel` changes only offsets, so it adds nothing, and a
+    /// `Sequence` is the one template among its processors.
+    static func postProcessor(_ node: JSONNode) throws(TokenizerError) -> TemplatePostProcessor? {
         let type = try node.componentType()
         switch type {
+        case "ByteLevel":
+            return nil
+        case "Sequence":
+            var templates: [TemplatePostProcessor] = []
+            for item in try node.field("processors").array() {
+                if let template = try postProcessor(item) { templates.append(template) }
+            }
+            guard templates.count <= 1 else { throw node.malformed(at: "processors", "more than one processor adds special tokens") }
+            return templates.first
         case "TemplateProcessing":
             var specialTokens: [String: (ids: [Int], tokens: [String])] = [:]
             for (name, entry) in try node.field("special_tokens").members() {
@@ -242,11 +331,11 @@ struct TokenizerJSON {
                 guard ids.count == tokens.count else { throw entry.malformed("ids and tokens differ in length") }
                 specialTokens[name] = (ids, tokens)
             }
-            let single = try Self.template(node.field("single"), specialTokens: specialTokens)
-            let pair = try Self.template(node.field("pair"), specialTokens: specialTokens)
+            let single = try template(node.field("single"), specialTokens: specialTokens)
+            let pair = try template(node.field("pair"), specialTokens: specialTokens)
             return TemplatePostProcessor(single: single, pair: pair, specialTokens: specialTokens)
         case "BertProcessing", "RobertaProcessing":
-            let cls = try Self.namedId(node.field("cls")), sep = try Self.namedId(node.field("sep"))
+            let cls = try namedId(node.field("cls")), sep = try namedId(node.field("sep"))
             return type == "BertProcessing" ? .bert(cls: cls, sep: sep) : .roberta(cls: cls, sep: sep)
         default:
             throw node.unsupportedType(type)
@@ -282,6 +371,8 @@ struct TokenizerJSON {
         switch type {
         case "WordPiece":
             return WordPieceDecoder(prefix: try node.optionalString("prefix") ?? "##", cleanup: try node.optionalBool("cleanup") ?? true)
+        case "ByteLevel":
+            return ByteLevelDecoder()
         case "Metaspace":
             return MetaspaceDecoder(replacement: try Self.replacement(node), prependScheme: try Self.prependScheme(node))
         default:

@@ -70,18 +70,18 @@ struct TokenizerErrorTests {
 
     @Test("unsupported component types are named")
     func unsupportedTypes() throws {
-        let bpe = try Self.loadError(["tokenizer.json": #"{"model": {"type": "BPE", "vocab": {}, "merges": []}}"#])
-        #expect(bpe == .unsupported(file: "tokenizer.json", key: "model.type", type: "BPE"))
-        #expect(bpe.description == "tokenizer.json: model.type type \"BPE\" is not supported")
-        let untyped = try Self.loadError(["tokenizer.json": #"{"model": {"vocab": {}, "merges": []}}"#])
-        #expect(untyped == .unsupported(file: "tokenizer.json", key: "model.type", type: "BPE"))
+        let wordLevel = try Self.loadError(["tokenizer.json": #"{"model": {"type": "WordLevel", "vocab": {}}}"#])
+        #expect(wordLevel == .unsupported(file: "tokenizer.json", key: "model.type", type: "WordLevel"))
+        #expect(wordLevel.description == "tokenizer.json: model.type type \"WordLevel\" is not supported")
+        let untyped = try Self.loadError(["tokenizer.json": #"{"model": {"vocab": {}, "unk_token": "?"}}"#])
+        #expect(untyped == .unsupported(file: "tokenizer.json", key: "model.type", type: "WordLevel"))
         let normalizer = try Self.loadError(["tokenizer.json": #"""
             {"model": {"type": "WordPiece", "vocab": \#(Self.wordPieceVocab)},
              "normalizer": {"type": "Sequence", "normalizers": [{"type": "Lowercase"}, {"type": "ByteLevel"}]}}
             """#])
         #expect(normalizer == .unsupported(file: "tokenizer.json", key: "normalizer.normalizers[1].type", type: "ByteLevel"))
-        let decoder = try Self.loadError(["tokenizer.json": #"{"model": {"type": "WordPiece", "vocab": \#(Self.wordPieceVocab)}, "decoder": {"type": "ByteLevel"}}"#])
-        #expect(decoder == .unsupported(file: "tokenizer.json", key: "decoder.type", type: "ByteLevel"))
+        let decoder = try Self.loadError(["tokenizer.json": #"{"model": {"type": "WordPiece", "vocab": \#(Self.wordPieceVocab)}, "decoder": {"type": "CTC"}}"#])
+        #expect(decoder == .unsupported(file: "tokenizer.json", key: "decoder.type", type: "CTC"))
     }
 
     @Test("a broken SentencePiece model or vocabulary")
