@@ -37,6 +37,8 @@ public struct TrainingOptions: Sendable, Equatable {
     /// The optimizer: AdamW (torch's), 8-bit AdamW (bitsandbytes') or paged AdamW (AdamW with its moments in
     /// a file mapping); see `OptimizerAlgorithm`.
     public var optimizer: OptimizerAlgorithm = .adamw
+    /// Causal LM: pack several short examples into each row (attention stays inside each example).
+    public var pack = false
 
     /// Metrics that can choose the best checkpoint.
     public enum BestMetric: String, Sendable, Codable, CaseIterable {
@@ -64,6 +66,7 @@ public struct TrainingOptions: Sendable, Equatable {
         case let .ratio(ratio): values["warmup_ratio"] = "\(ratio)"
         }
         if let maxSteps { values["max_steps"] = "\(maxSteps)" }
+        if pack { values["pack"] = "true" }
         if let evalEvery { values["eval_every"] = "\(evalEvery)" }
         if let saveEvery { values["save_every"] = "\(saveEvery)" }
         if let patience { values["patience"] = "\(patience)" }
@@ -104,6 +107,7 @@ public struct TrainingOptions: Sendable, Equatable {
         }
         if let v = flag("restore_best") { restoreBest = v }
         if let v = flag("group_by_length") { groupByLength = v }
+        if let v = flag("pack") { pack = v }
         if let v = settings["optim"] {
             do { optimizer = try OptimizerAlgorithm(name: v) } catch { throw TrainingError("optim: \(error)") }
         }

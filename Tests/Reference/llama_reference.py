@@ -4,7 +4,7 @@
 Usage (from the repository root):
 
     .venv/bin/python Tests/Reference/llama_reference.py [--out DIR] [--models DIR] [--only tiny|smollm2]
-                                                       [--skip-timing]
+                                                       [--timing]
 
 Writes DIR/llama/<case>/ for three seeded tiny models and DIR/llama/smollm2/ for SmolLM2-135M-Instruct (Q4_1 GGUF,
 dequantized by transformers). float32, attn_implementation="eager", eval mode, dropout 0 everywhere. Deterministic and
@@ -51,7 +51,7 @@ GGUF's Q and K rows in `transformers.modeling_gguf_pytorch_utils.LlamaTensorProc
 (n = heads for attn_q, kv_heads for attn_k; d = rows / n / 2): W.reshape(n, d, 2, cols).swapaxes(1, 2).reshape(rows,
 cols), i.e. HF row h·2d + j·d + i = GGUF row h·2d + 2i + j (i < d, j ∈ {0,1}). The script re-derives that from the raw
 GGUF tensors (gguf.quants.dequantize) and checks it. Files: prompts.safetensors (ids.0, ids.1), logits.safetensors
-(logits.{k} [S,49152]), generate.json, weights.safetensors, case.json and (unless --skip-timing) lora_step.json.
+(logits.{k} [S,49152]), generate.json, weights.safetensors, case.json and (with --timing) lora_step.json.
 """
 
 from __future__ import annotations
@@ -331,7 +331,7 @@ def run_training(case: dict, case_dir: Path, ids, mask, labels) -> dict:
     for _ in range(3):
         opt.zero_grad(set_to_none=True)
         loss = pm(input_ids=ids, attention_mask=mask, labels=labels).loss
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         loss.backward()
         opt.step()
     with torch.no_grad():
@@ -533,7 +533,7 @@ def run_smollm2(models_dir: Path, out_root: Path, timing: bool) -> None:
 
 def main(argv=None) -> int:
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--skip-timing", action="store_true", help="do not write smollm2/lora_step.json")
+    pre.add_argument("--timing", action="store_true", help="also time a LoRA training step (smollm2/lora_step.json; slow)")
     own, rest = pre.parse_known_args(argv)
     args = parse_args(__doc__, rest, only=["tiny", "smollm2"], only_help="run only one group of cases")
     setup_torch(quiet_peft=True)
@@ -546,7 +546,7 @@ def main(argv=None) -> int:
         for case in CASES:
             run_case(case, out_root)
     if args.only in (None, "smollm2"):
-        run_smollm2(args.models, out_root, timing=not own.skip_timing)
+        run_smollm2(args.models, out_root, timing=own.timing)
     print(f"done in {time.time() - t0:.1f}s", flush=True)
     return 0
 

@@ -58,11 +58,15 @@ enum AdapterCommands {
         if targets.isEmpty, defaultTargets != .allLinear, call.trainer.encoder?.config.family == .distilbert {
             configuration.targets = .modules(["q_lin", "v_lin"])
         }
+        if targets.isEmpty, defaultTargets != .allLinear, call.trainer.causal != nil {
+            configuration.targets = .modules(["q_proj", "v_proj"])
+        }
         return configuration
     }
 
     /// Attaches fresh adapters (after quantizing their base layers when `quantization` is given).
     static func attach(_ call: Invocation, configuration: LoRAConfiguration, quantization: FourBitFormat?) throws -> Output {
+        if call.trainer.causal != nil { return try CausalCommands.attach(call, configuration: configuration, quantization: quantization) }
         // Check the setup before the current method is dropped, so a typo loses nothing.
         do { try LoRAModel.check(configuration, for: try call.trainer.classifier().encoder) } catch let error as PEFTError {
             throw call.error("\(error)", at: call.has("targets") ? "targets" : nil)
@@ -106,6 +110,7 @@ enum AdapterCommands {
 
     /// Sets a method without adapters: which of the model's own parameters train.
     private static func train(_ method: TrainingMethod, _ call: Invocation) throws -> Output {
+        if call.trainer.causal != nil { return try CausalCommands.setMethod(method, call) }
         let note = try prepareFreshModel(call)
         let (encoder, _) = try call.trainer.classifier()
         if method == .full, let stored = QLoRA.storedFormat(encoder) {
@@ -120,6 +125,10 @@ enum AdapterCommands {
     static let params = CommandSpec(
         "params", group: .model, summary: "Trainable and total parameters, as PEFT's print_trainable_parameters counts them",
         example: "params") { call in
+        if call.trainer.causal != nil {
+            guard call.trainer.method != nil else { throw SessionError("no training method set", hint: "choose one: lora r=16 or full") }
+            return CausalCommands.counts(call, prefix: nil)
+        }
         _ = try call.trainer.model()
         guard call.trainer.method != nil else {
             throw SessionError("no training method set", hint: "choose one: lora r=16, bitfit or full")

@@ -3,7 +3,7 @@
 public enum CommandTable {
     public static let all: [CommandSpec] =
         DataCommands.all + ModelCommands.all + AdapterCommands.all + PlanningCommands.all + TrainCommands.all
-        + MetricsCommands.all + FileCommands.all + ExportCommands.all + GeneralCommands.all
+        + MetricsCommands.all + CausalCommands.all + FileCommands.all + ExportCommands.all + GeneralCommands.all
 
     /// Commands by name ("data load").
     public static let byName: [String: CommandSpec] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

@@ -20,6 +20,9 @@ enum DataCommands {
                          help: "The file format (default: from the extension: .csv, .tsv/.tab, .jsonl/.ndjson)"),
             ArgumentSpec("labels", .list(.name),
                          help: "The label names in the order the model's classes take them (default: the distinct values, sorted; numerically when all are whole numbers)"),
+            ArgumentSpec("prompt", .name, help: "For causal-LM fine-tuning: the column holding the prompts (with response=)"),
+            ArgumentSpec("response", .name, help: "For causal-LM fine-tuning: the column holding the responses to learn"),
+            ArgumentSpec("messages", .name, help: "For causal-LM fine-tuning: a column of chat conversations ([{\"role\", \"content\"}, …])"),
         ],
         details: """
         Replaces the loaded data and forgets its splits and folds. Prints the rows, the columns and the label \
@@ -37,6 +40,7 @@ enum DataCommands {
         } catch let error as DataError {
             throw call.error(error.problem, at: "file")
         }
+        if CausalCommands.wantsGenerativeData(call, table: table) { return try CausalCommands.loadGenerative(call, table: table) }
         let textColumn = try column(call, option: "text", in: table)
         let labelColumn = try column(call, option: "label", in: table)
         let given = call.has("labels") ? call.strings("labels") : nil
@@ -116,8 +120,11 @@ enum DataCommands {
         let selected = try session.rows(of: split)
         let numbers = split == "all" ? Array(0..<selected.count) : session.splits[split] ?? []
         let n = min(call.int("n", default: 5), selected.count)
-        let columns = ["row", "text", "label"]
-        let full = (0..<n).map { ["\(numbers[$0])", selected.texts[$0], selected.labelNames[selected.labels[$0]]] }
+        let responses = session.responses
+        let columns = responses == nil ? ["row", "text", "label"] : ["row", "prompt", "response"]
+        let full = (0..<n).map { i in
+            ["\(numbers[i])", selected.texts[i], responses.map { $0[numbers[i]].replacingOccurrences(of: "\n", with: " ⏎ ") } ?? selected.labelNames[selected.labels[i]]]
+        }
         let shown = full.map { [$0[0], shorten($0[1]), $0[2]] }
         let title = "\(n) of \(Render.grouped(selected.count)) rows" + (split == "all" ? "" : " of the \(split) split")
         let json: JSONValue = .object([
@@ -155,6 +162,8 @@ enum DataCommands {
                                   lines: kept.map { table.lines[$0] })
         }
         session.rows = sampled
+        session.responses = session.responses.map { responses in kept.map { responses[$0] } }
+        session.conversations = session.conversations.map { conversations in kept.map { conversations[$0] } }
         session.splits = [:]
         session.folds = []
         let title = kept.count == rows.count

@@ -12,6 +12,12 @@ enum FileCommands {
         options: [ArgumentSpec("overwrite", .bool, default: "false", help: "Replace a folder that holds other files")],
         details: "The folder loads with peft.PeftModel.from_pretrained(base_model, folder). Files are written atomically: an interrupted save leaves the previous adapter intact.",
         example: "save adapter \"adapters/banglish-lora\"") { call in
+        if let lora = call.trainer.decoderAdapters {
+            let folder = call.interpreter.resolve(path: call.string("folder")!)
+            try lora.save(to: folder, baseModel: call.trainer.modelFolder?.path ?? call.trainer.modelName)
+            return Output(plain: "adapter saved to \(call.string("folder")!)/ (adapter_config.json, adapter_model.safetensors; CAUSAL_LM)",
+                          json: .object([("folder", .string(folder.path)), ("task_type", .string("CAUSAL_LM"))]))
+        }
         guard let adapters = call.trainer.adapters else {
             throw SessionError("there is no adapter to save", hint: "attach one with lora r=16 (bitfit and full change the model itself)")
         }
@@ -38,6 +44,14 @@ enum FileCommands {
         for file in ["adapter_config.json", "adapter_model.safetensors"]
         where !FileManager.default.fileExists(atPath: folder.appendingPathComponent(file).path) {
             throw call.error("\(call.string("folder")!) has no \(file): not a PEFT adapter folder", at: "folder")
+        }
+        if call.trainer.causal != nil {
+            _ = try CausalCommands.prepareFreshModel(call)
+            let lora = try DecoderLoRA.load(from: folder, into: try call.trainer.causalModel().model)
+            call.trainer.decoderAdapters = lora
+            call.trainer.method = .lora(lora.configuration)
+            call.trainer.parameters = lora.trainableParameters()
+            return CausalCommands.counts(call, prefix: "adapter loaded from \(call.string("folder")!)")
         }
         _ = try AdapterCommands.prepareFreshModel(call)
         let (encoder, _) = try call.trainer.classifier()

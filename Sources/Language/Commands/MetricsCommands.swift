@@ -14,14 +14,26 @@ enum MetricsCommands {
     static let eval = CommandSpec(
         "eval", group: .metrics, summary: "Evaluate the classifier on a split: accuracy, F1 macro/weighted/per class, loss",
         options: [ArgumentSpec("split", .choice(["test", "valid", "train", "all"]), default: "test (valid when test is empty)",
-                               help: "Which rows to evaluate: a split, or all of them")],
+                               help: "Which rows to evaluate: a split, or all of them"),
+                  ArgumentSpec("generate", .bool, default: "false", help: "Causal LM: also generate answers (greedy) and score them against the responses"),
+                  ArgumentSpec("n", .integer(min: 1), default: "20", help: "Causal LM with generate: how many prompts to answer"),
+                  ArgumentSpec("max_tokens", .integer(min: 1, max: 32_768), default: "256", help: "Causal LM with generate: new tokens per answer at most"),
+                  ArgumentSpec("chat", .bool, default: "true", help: "Causal LM: prompts in the model's chat format")],
         details: """
         Predicts every row of the split with the current model and adapter, then reports accuracy, macro and \
         support-weighted F1, per-class precision, recall, F1 and support (scikit-learn's definitions) and the \
         mean cross-entropy loss of the true labels (probabilities clamped at 1e-12). Texts are cut to the last \
-        run's max_length (128 before any run). report, confusion and errors read the last eval.
+        run's max_length (128 before any run). report, confusion and errors read the last eval. With a causal LM: \
+        the mean token loss of the split's responses (the prompt masked, as training) and its perplexity; with \
+        generate=true, greedy answers to the first n prompts scored against the responses: exact match and token \
+        F1 (SQuAD's normalisation), BLEU (sacrebleu 13a), ROUGE-1/2/L, and final-answer accuracy when the \
+        references end in "#### N" (GSM8K).
         """,
         example: "eval\neval split=all") { call in
+        if call.trainer.causal != nil { return try CausalCommands.evaluate(call) }
+        for option in ["generate", "n", "max_tokens", "chat"] where call.has(option) {
+            throw call.error("\(option)= is for causal LMs; the loaded model is a classifier", at: option)
+        }
         let evaluation = try evaluate(call, split: call.string("split"))
         return evaluationOutput(evaluation)
     }

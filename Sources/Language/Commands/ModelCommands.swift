@@ -12,18 +12,27 @@ enum ModelCommands {
     static let all: [CommandSpec] = [load, info, tokenize, embed]
 
     static let load = CommandSpec(
-        "model load", group: .model, summary: "Load a Hugging Face model folder (config.json, *.safetensors, tokenizer files)",
-        positionals: [ArgumentSpec("model", .path, optional: false, help: "A model folder, or the name of one under $FINCH_MODELS")],
+        "model load", group: .model, summary: "Load a Hugging Face model folder (config.json, *.safetensors, tokenizer files) or a GGUF file",
+        positionals: [ArgumentSpec("model", .path, optional: false, help: "A model folder or .gguf file, or the name of one under $FINCH_MODELS")],
         options: [
             ArgumentSpec("task", .choice(ModelTask.allCases.map(\.rawValue)), default: "classify",
-                         help: "classify: a sequence-classification head over the pooled output; embed: sentence vectors only"),
+                         help: "classify: a sequence-classification head over the pooled output; embed: sentence vectors only; causal-lm: a Llama-family decoder (chosen by itself for decoders)"),
             ArgumentSpec("labels", .integer(min: 2, max: 10_000), help: "Classes of the head (default: the loaded data's labels, else the model's own)"),
             ArgumentSpec("seed", .integer(min: 0), help: "Seed for a freshly initialised head (default: the session seed)"),
         ],
-        details: "A classification head missing from the checkpoint is initialised as transformers does. Loading a model clears the adapter and the last run; the data stays.",
-        example: "model load \"all-MiniLM-L6-v2\"\nmodel load \"multilingual-e5-small\" task=embed") { call in
+        details: "A classification head missing from the checkpoint is initialised as transformers does. Llama-family decoders (a folder whose config.json says llama, mistral or qwen2, or a GGUF file, whose metadata carries the tokenizer and chat template) load as causal LMs for generate and prompt/response fine-tuning. Loading a model clears the adapter and the last run; the data stays.",
+        example: "model load \"all-MiniLM-L6-v2\"\nmodel load \"multilingual-e5-small\" task=embed\nmodel load \"SmolLM2-135M-Instruct-GGUF\"") { call in
         let folder = try modelFolder(call)
+        if CausalLanguageModel.isDecoder(at: folder) {
+            if let task = call.string("task"), task != ModelTask.causalLM.rawValue {
+                throw call.error("\(call.string("model")!) is a decoder; Finch loads decoders with task=causal-lm", at: "task")
+            }
+            return try CausalCommands.install(call, source: folder)
+        }
         let task = ModelTask(rawValue: call.string("task", default: "classify"))!
+        if task == .causalLM {
+            throw call.error("\(call.string("model")!) is not a Llama-family decoder (its config.json names another model type)", at: "task")
+        }
         let config = try EncoderConfig.load(folder: folder)
         var names: [String] = []
         if task == .classify {
@@ -51,6 +60,7 @@ enum ModelCommands {
         "model info", group: .model, summary: "Show the loaded model: family, sizes, parameters, head, training method",
         example: "model info") { call in
         let session = call.trainer
+        if session.causal != nil { return CausalCommands.info(call) }
         let (encoder, _) = try session.model()
         let c = encoder.config
         var rows: [[String]] = [
@@ -87,7 +97,7 @@ enum ModelCommands {
         positionals: [ArgumentSpec("text", .string, optional: false, repeats: true, help: "Texts to tokenize")],
         options: [ArgumentSpec("max_length", .integer(min: 1), help: "Truncate to this many tokens (special tokens included)")],
         example: "tokenize \"আমি খুব খুশি\" \"ami khub happy\"") { call in
-        let (_, tokenizer) = try call.trainer.model()
+        guard let tokenizer = call.trainer.tokenizer else { _ = try call.trainer.model(); return nil }
         var plain: [String] = [], json: [JSONValue] = [], rows: [[String]] = []
         for text in call.strings("text") {
             let encoding = tokenizer.encode(text, maxLength: call.int("max_length"))
@@ -155,13 +165,16 @@ enum ModelCommands {
         if FileManager.default.fileExists(atPath: direct.appendingPathComponent("config.json").path) { return direct }
         let named = call.interpreter.modelsDirectory.appendingPathComponent(text)
         if FileManager.default.fileExists(atPath: named.appendingPathComponent("config.json").path) { return named }
+        for candidate in [direct, named] where CausalLanguageModel.ggufFile(at: candidate).map({ FileManager.default.fileExists(atPath: $0.path) }) == true {
+            return candidate
+        }
         let available = (try? FileManager.default.contentsOfDirectory(atPath: call.interpreter.modelsDirectory.path))?
             .filter { FileManager.default.fileExists(atPath: call.interpreter.modelsDirectory.appendingPathComponent($0 + "/config.json").path) }
             .sorted() ?? []
         var notes = ["looked in \(direct.path) and \(named.path)"]
         if let guess = Suggestions.closest(to: text, among: available) { notes.insert("did you mean '\(guess)'?", at: 0) }
         if !available.isEmpty { notes.append("models in \(call.interpreter.modelsDirectory.path): " + available.joined(separator: ", ")) }
-        throw call.error("no model folder (with config.json) at '\(text)'", at: "model", notes: notes)
+        throw call.error("no model folder (with config.json or one .gguf file) at '\(text)'", at: "model", notes: notes)
     }
 
     /// Loads the model into the trainer session, replacing the model, its method and last run.

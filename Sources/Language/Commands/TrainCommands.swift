@@ -37,6 +37,8 @@ enum TrainCommands {
             ArgumentSpec("model_dropout", .bool, default: "true", help: "Train with the model's dropout rates from config.json"),
             ArgumentSpec("label_smoothing", .number(min: 0, max: 0.99), default: "0", help: "Cross-entropy label smoothing"),
             ArgumentSpec("group_by_length", .bool, default: "false", help: "Batch rows of similar length together"),
+            ArgumentSpec("pack", .bool, default: "false", help: "Causal LM: pack several short examples into each row of max_length tokens (attention stays within each example)"),
+            ArgumentSpec("chat", .bool, default: "true", help: "Causal LM: write examples in the model's chat format (the assistant's reply is learned, the rest masked)"),
             ArgumentSpec("optim", .choice(OptimizerAlgorithm.allCases.map(\.name)), default: d.optimizer.name,
                          help: "The optimizer: adamw (torch's AdamW), adamw8bit (bitsandbytes' 8-bit AdamW: moments as 8-bit codes, ~2 bytes a value instead of 8) or paged_adamw (AdamW with its moments in a file the kernel can page out)"),
         ]
@@ -47,6 +49,7 @@ enum TrainCommands {
         options: trainingOptions,
         details: "Trains on the train split (every row before `data split`) and evaluates on the valid split when there is one. Ctrl-C (or the notebook's interrupt) stops within a step; `train resume` continues exactly where it stopped. Each run is recorded in the metrics session (`runs`).",
         example: "train epochs=3 lr=2e-4 batch=16 warmup_ratio=0.1 schedule=cosine\ntrain max_steps=200 lr=2e-3 eval_every=50 patience=2") { call in
+        if call.trainer.causal != nil { return try CausalCommands.train(call) }
         let (encoder, tokenizer) = try call.trainer.classifier()
         guard call.trainer.method != nil else {
             throw SessionError("no training method set", hint: "choose one first: lora r=16 alpha=32, bitfit or full")
@@ -92,6 +95,10 @@ enum TrainCommands {
             call.trainer.run = TrainingRun(trainer: trainer, data: try call.dataset.trainingRows(), validation: call.dataset.validationRows(),
                                            started: Date(), finished: false, learningRates: [])
             return try execute(call, resuming: true)
+        }
+        if let run = call.trainer.causalRun, call.trainer.causal != nil {
+            guard !run.finished else { throw SessionError("the last run finished at step \(run.trainer.state.step)", hint: "start a new one with train") }
+            return try CausalCommands.execute(call, resuming: true)
         }
         guard let run = call.trainer.run else {
             throw SessionError("there is no run to resume", hint: "start one with train, or resume from disk: train resume checkpoints=\"DIR\"")
@@ -230,6 +237,7 @@ enum TrainCommands {
         if let v = call.double("label_smoothing") { o.loss = CrossEntropy(labelSmoothing: Float(v)) }
         if let v = call.bool("group_by_length") { o.groupByLength = v }
         if let v = call.string("optim") { o.optimizer = try OptimizerAlgorithm(name: v) }
+        if let v = call.bool("pack") { o.pack = v }
         try o.validate()
         return o
     }

@@ -15,8 +15,13 @@ public final class DatasetSession {
     public internal(set) var table: Table?
     public internal(set) var textColumn = ""
     public internal(set) var labelColumn = ""
-    /// Every loaded row, labels as indices into `labelNames`.
+    /// Every loaded row, labels as indices into `labelNames`. For prompt/response data the texts are the
+    /// prompts and every label is 0 ("response").
     public internal(set) var rows: LabeledTexts?
+    /// The response of every row, for prompt/response data (causal-LM fine-tuning); nil for labeled texts.
+    public internal(set) var responses: [String]?
+    /// The conversation of every row, for chat-message data.
+    var conversations: [[(role: String, content: String)]]?
     /// Row indices of each split ("train", "valid", "test"); empty before `data split`.
     public internal(set) var splits: [String: [Int]] = [:]
     public internal(set) var folds: [Fold] = []
@@ -25,7 +30,7 @@ public final class DatasetSession {
     public var labelNames: [String] { rows?.labelNames ?? [] }
 
     public func reset() {
-        source = nil; table = nil; rows = nil; splits = [:]; folds = []
+        source = nil; table = nil; rows = nil; responses = nil; conversations = nil; splits = [:]; folds = []
         textColumn = ""; labelColumn = ""
     }
 
@@ -83,6 +88,8 @@ public enum TrainingMethod: Sendable, Equatable {
 /// What a loaded model is for.
 public enum ModelTask: String, Sendable, CaseIterable {
     case classify, embed
+    /// Next-token prediction with a Llama-family decoder (fine-tuned on prompt/response data, `generate`).
+    case causalLM = "causal-lm"
 }
 
 /// The trainer session: the base model, its adapter or training method, and the last run (for resume).
@@ -102,18 +109,35 @@ public final class TrainerSession {
     public internal(set) var parameters: [Parameter] = []
     /// The last run, kept for `train resume`.
     var run: TrainingRun?
+    /// The loaded causal LM (task=causal-lm), its adapters and its last run.
+    public internal(set) var causal: CausalLanguageModel?
+    public internal(set) var decoderAdapters: DecoderLoRA?
+    var causalRun: CausalRun?
 
     public func reset() {
-        modelFolder = nil; modelName = ""; tokenizer = nil; encoder = nil; labelNames = []
+        modelFolder = nil; modelName = ""; tokenizer = nil; encoder = nil; causal = nil; labelNames = []
         resetTraining()
     }
 
     /// Forgets the method and the last run (the model stays).
     func resetTraining() {
-        method = nil; adapters = nil; parameters = []; run = nil
+        method = nil; adapters = nil; decoderAdapters?.detach(); decoderAdapters = nil; parameters = []; run = nil; causalRun = nil
+    }
+
+    /// The loaded causal LM, or an error saying how to load one.
+    func causalModel() throws -> CausalLanguageModel {
+        guard let causal else {
+            throw SessionError(encoder == nil ? "no model loaded" : "the loaded model is an encoder, not a causal LM",
+                               hint: "load a decoder: model load \"SmolLM2-135M-Instruct-GGUF\" (a .gguf file or a Llama-family folder)")
+        }
+        return causal
     }
 
     func model() throws -> (encoder: Encoder, tokenizer: any Tokenizer) {
+        if causal != nil {
+            throw SessionError("the loaded model is a causal LM (\(modelName)); this command works on encoder models",
+                               hint: "for causal LMs use generate, train, eval, lora/qlora/full, save adapter")
+        }
         guard let encoder, let tokenizer else {
             throw SessionError("no model loaded", hint: "load one first: model load \"all-MiniLM-L6-v2\" (a folder, or a name under $FINCH_MODELS)")
         }
@@ -138,6 +162,16 @@ struct TrainingRun {
     let started: Date
     var finished: Bool
     /// Learning rate of each finished step (for `plot lr`).
+    var learningRates: [Double]
+}
+
+/// A causal-LM training run: its trainer and tokenized data.
+struct CausalRun {
+    let trainer: CausalLMTrainer
+    let data: CausalExamples
+    let validation: CausalExamples?
+    let started: Date
+    var finished: Bool
     var learningRates: [Double]
 }
 
