@@ -5,11 +5,11 @@ import FinchTensor
 /// hidden state of each row's last real token.
 extension DecoderModel {
     /// The pooled token of each row: the rightmost position whose id is not the pad id, as transformers
-    /// finds it from input_ids (the row's last token when the model has no pad id).
+    /// finds it from input_ids (the row's last real token when the model has no pad id).
     public func pooledTokens(_ batch: DecoderBatch) -> [Int] {
         (0..<batch.batchSize).map { b in
             let row = b * batch.sequenceLength
-            guard let pad = config.padTokenId else { return row + batch.sequenceLength - 1 }
+            guard let pad = config.padTokenId else { return row + batch.mask.lengths[b] - 1 }
             let last = (0..<batch.sequenceLength).last { batch.ids[row + $0] != Int32(pad) } ?? (batch.mask.lengths[b] - 1)
             return row + last
         }

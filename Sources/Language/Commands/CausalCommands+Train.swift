@@ -12,15 +12,17 @@ extension CausalCommands {
             throw SessionError("no training method set", hint: "choose one first: lora r=16 alpha=32 targets=all-linear, qlora or full")
         }
         let options = try TrainCommands.trainingOptions(call)
+        if call.trainer.task == .classify { return try trainClassifier(call, lm: lm, options: options) }
         let chat = call.bool("chat", default: true)
         let data = lm.examples(try segments(call, model: lm, indices: try indices(call, split: "train"), chat: chat), maxLength: options.maxLength)
         let validRows = call.dataset.splits["valid"] ?? []
         let validation = validRows.isEmpty ? nil : lm.examples(try segments(call, model: lm, indices: validRows, chat: chat), maxLength: options.maxLength)
         call.trainer.causalRun = nil
         ProcessMemory.returnFreedHeap()
-        let trainer = try CausalLMTrainer(model: lm.model, parameters: call.trainer.parameters, adapters: call.trainer.decoderAdapters,
+        let trainer = try DecoderTrainer(model: lm.model, parameters: call.trainer.parameters, adapters: call.trainer.decoderAdapters,
                                           padId: lm.padId, options: options)
-        call.trainer.causalRun = CausalRun(trainer: trainer, data: data, validation: validation, started: Date(), finished: false, learningRates: [])
+        call.trainer.causalRun = CausalRun(trainer: trainer, data: data, validation: validation, classification: nil, started: Date(),
+                                           finished: false, learningRates: [])
         var notes: [String] = []
         if data.truncated > 0 { notes.append("\(data.truncated) of \(data.count) examples were cut to max_length=\(options.maxLength)") }
         if data.empty > 0 { notes.append("\(data.empty) examples have no response token left and are skipped") }
@@ -36,7 +38,7 @@ extension CausalCommands {
         let display = ProgressDisplay(call)
         let startStep = trainer.state.step
         var lastReport: TrainingStepReport?
-        let summary = try trainer.train(run.data, validation: run.validation) { event in
+        let progress: (TrainingEvent) -> TrainingDecision = { event in
             if case .step(let report) = event {
                 call.trainer.causalRun?.learningRates.append(report.learningRate)
                 lastReport = report
@@ -44,6 +46,8 @@ extension CausalCommands {
             }
             return .proceed
         }
+        let summary = try run.classification.map { try trainer.train(classification: $0.texts, labels: $0.labels, progress: progress) }
+            ?? trainer.train(run.data, validation: run.validation, progress: progress)
         if let lastReport {
             display.update(finished: true) { TrainCommands.progressOutput(lastReport, losses: trainer.state.losses, evaluation: nil, chart: false) }
         }

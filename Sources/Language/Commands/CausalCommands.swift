@@ -118,13 +118,16 @@ enum CausalCommands {
     // MARK: model
 
     /// Loads a decoder into the trainer session (replacing any model).
-    static func install(_ call: Invocation, source: URL) throws -> Output {
-        let model = try CausalLanguageModel.load(from: source)
+    static func install(_ call: Invocation, source: URL, labelNames: [String] = [], seed: UInt64 = 0) throws -> Output {
+        let task: DecoderTask = labelNames.isEmpty ? .causalLM : .classify(labels: labelNames.count, seed: seed)
+        let model = try CausalLanguageModel.load(from: source, task: task)
         let session = call.trainer
         session.reset()
+        session.labelNames = labelNames
+        session.headSeed = seed
         session.modelFolder = source
         session.modelName = source.pathExtension.lowercased() == "gguf" ? source.deletingLastPathComponent().lastPathComponent : source.lastPathComponent
-        session.task = .causalLM
+        session.task = labelNames.isEmpty ? .causalLM : .classify
         session.tokenizer = model.tokenizer
         session.causal = model
         return info(call)
@@ -144,7 +147,7 @@ enum CausalCommands {
             ["context", Render.grouped(c.maxPositions)], ["rope θ", Value.format(c.ropeTheta)],
             ["tied embeddings", "\(c.tiesEmbeddings)"], ["parameters", Render.grouped(c.parameterCount)],
             ["chat format", lm.chatTemplate.map { "\($0.family.rawValue)" } ?? "none (plain prompts)"],
-            ["task", session.task.rawValue],
+            ["task", session.task.rawValue + (session.task == .classify ? " (score head on the last token: \(session.labelNames.joined(separator: ", ")))" : "")],
             ["base weights", quantized == 0 ? "float32" : "4-bit \(linears.first { $0.isQuantized }!.quantized!.format) (\(quantized) of \(linears.count) block linear layers)"],
             ["training", session.method.map(AdapterCommands.describe) ?? "not set (lora, qlora or full)"],
         ]
@@ -161,10 +164,12 @@ enum CausalCommands {
     static func prepareFreshModel(_ call: Invocation) throws -> String? {
         let session = call.trainer
         let lm = try session.causalModel()
-        let changed = session.causalRun != nil && (session.method == .full) || lm.model.blockLinears.contains(where: \.isQuantized)
+        // A run changed the weights it trained (the score head trains in full beside adapters); qlora quantized the base.
+        let changed = session.causalRun != nil || lm.model.blockLinears.contains(where: \.isQuantized)
         session.resetTraining()
         guard changed else { return nil }
-        session.causal = try CausalLanguageModel.load(from: lm.source)
+        session.causal = try CausalLanguageModel.load(from: lm.source, task: session.task == .classify
+            ? .classify(labels: session.labelNames.count, seed: session.headSeed) : .causalLM)
         session.tokenizer = session.causal!.tokenizer
         return "model reloaded from \(session.modelName): the previous method's changes are gone"
     }

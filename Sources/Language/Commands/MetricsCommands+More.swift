@@ -36,10 +36,16 @@ extension MetricsCommands {
         details: "Uses the current model and adapter; texts are cut to the last run's max_length (128 before any run).",
         example: "predict \"a gripping, beautifully acted film\" \"দারুণ খেলা হয়েছে\"") { call in
         let texts = call.strings("text")
-        let model = try call.trainer.classifier()
-        let names = classNames(call, count: model.encoder.head?.labelCount ?? 0)
-        let maxLength = call.trainer.run?.trainer.options.maxLength ?? 128
-        let predictions = try FinchExperiment.predict(texts, encoder: model.encoder, tokenizer: model.tokenizer, maxLength: maxLength)
+        let names: [String], predictions: ClassifierPredictions
+        if call.trainer.causal != nil {
+            predictions = try CausalCommands.predictions(call, texts: texts)
+            names = classNames(call, count: call.trainer.labelNames.count)
+        } else {
+            let model = try call.trainer.classifier()
+            names = classNames(call, count: model.encoder.head?.labelCount ?? 0)
+            let maxLength = call.trainer.run?.trainer.options.maxLength ?? 128
+            predictions = try FinchExperiment.predict(texts, encoder: model.encoder, tokenizer: model.tokenizer, maxLength: maxLength)
+        }
         let columns = ["text", "label"] + names.map { "p(\($0))" }
         let rows = texts.indices.map { i in
             [texts[i], names[predictions.labels[i]]] + predictions.probabilities[i].map { Render.fixed(Double($0)) }

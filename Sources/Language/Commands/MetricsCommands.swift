@@ -30,7 +30,7 @@ enum MetricsCommands {
         references end in "#### N" (GSM8K).
         """,
         example: "eval\neval split=all") { call in
-        if call.trainer.causal != nil { return try CausalCommands.evaluate(call) }
+        if call.trainer.causal != nil, call.trainer.task == .causalLM { return try CausalCommands.evaluate(call) }
         for option in ["generate", "n", "max_tokens", "chat"] where call.has(option) {
             throw call.error("\(option)= is for causal LMs; the loaded model is a classifier", at: option)
         }
@@ -51,6 +51,18 @@ enum MetricsCommands {
     static func evaluate(_ call: Invocation, split requested: String?) throws -> Evaluation {
         let split = try requested ?? defaultSplit(call)
         let data = try call.dataset.rows(of: split)
+        if call.trainer.causal != nil {
+            guard call.trainer.labelNames == data.labelNames else {
+                throw SessionError("the model's head is for labels [\(call.trainer.labelNames.joined(separator: ", "))] but the data has [\(data.labelNames.joined(separator: ", "))]",
+                                   hint: "load the model again after the data: model load \"\(call.trainer.modelName)\" task=classify")
+            }
+            let predictions = try CausalCommands.predictions(call, texts: data.texts)
+            let evaluation = Evaluation(split: split, data: data, predictions: predictions,
+                                        metrics: ClassificationMetrics(labels: data.labels, predictions: predictions.labels, labelNames: data.labelNames),
+                                        loss: crossEntropy(data.labels, predictions.probabilities))
+            call.metrics.lastEvaluation = evaluation
+            return evaluation
+        }
         let model = try call.trainer.classifier()
         let classes = model.encoder.head?.labelCount ?? 0
         if classes == data.labelNames.count, !call.trainer.labelNames.isEmpty, call.trainer.labelNames != data.labelNames {

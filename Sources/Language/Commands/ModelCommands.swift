@@ -23,25 +23,26 @@ enum ModelCommands {
         details: "A classification head missing from the checkpoint is initialised as transformers does. Llama-family decoders (a folder whose config.json says llama, mistral or qwen2, or a GGUF file, whose metadata carries the tokenizer and chat template) load as causal LMs for generate and prompt/response fine-tuning. Loading a model clears the adapter and the last run; the data stays.",
         example: "model load \"all-MiniLM-L6-v2\"\nmodel load \"multilingual-e5-small\" task=embed\nmodel load \"SmolLM2-135M-Instruct-GGUF\"") { call in
         let folder = try modelFolder(call)
-        if CausalLanguageModel.isDecoder(at: folder) {
-            if let task = call.string("task"), task != ModelTask.causalLM.rawValue {
-                throw call.error("\(call.string("model")!) is a decoder; Finch loads decoders with task=causal-lm", at: "task")
-            }
+        let decoder = CausalLanguageModel.isDecoder(at: folder)
+        if decoder, call.string("task") == ModelTask.embed.rawValue {
+            throw call.error("\(call.string("model")!) is a decoder; load it with task=causal-lm (the default) or task=classify", at: "task")
+        }
+        if decoder, call.string("task") != ModelTask.classify.rawValue {
             return try CausalCommands.install(call, source: folder)
         }
         let task = ModelTask(rawValue: call.string("task", default: "classify"))!
         if task == .causalLM {
             throw call.error("\(call.string("model")!) is not a Llama-family decoder (its config.json names another model type)", at: "task")
         }
-        let config = try EncoderConfig.load(folder: folder)
+        let labelsInConfig = decoder ? [] : try EncoderConfig.load(folder: folder).labels
         var names: [String] = []
         if task == .classify {
             if let count = call.int("labels") {
                 names = call.dataset.labelNames.count == count ? call.dataset.labelNames : (0..<count).map { "LABEL_\($0)" }
             } else if !call.dataset.labelNames.isEmpty {
                 names = call.dataset.labelNames
-            } else if config.labels.count >= 2 {
-                names = config.labels
+            } else if labelsInConfig.count >= 2 {
+                names = labelsInConfig
             } else {
                 throw call.error("the head needs a number of classes", at: "model",
                                  notes: ["load data first (data load …), or give labels=N"])
@@ -52,6 +53,7 @@ enum ModelCommands {
                              notes: ["check the label column, or give labels=N"])
         }
         let seed = call.int("seed").map(UInt64.init) ?? call.interpreter.seed
+        if decoder { return try CausalCommands.install(call, source: folder, labelNames: names, seed: seed) }
         try install(call, folder: folder, task: task, labelNames: names, seed: seed)
         return try info.run(call)
     }

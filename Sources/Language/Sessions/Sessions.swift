@@ -167,9 +167,11 @@ struct TrainingRun {
 
 /// A causal-LM training run: its trainer and tokenized data.
 struct CausalRun {
-    let trainer: CausalLMTrainer
+    let trainer: DecoderTrainer
     let data: CausalExamples
     let validation: CausalExamples?
+    /// For a decoder trained as a classifier: its token ids and labels (`data` is then empty).
+    var classification: (texts: [[Int32]], labels: [Int])?
     let started: Date
     var finished: Bool
     var learningRates: [Double]

@@ -3,12 +3,14 @@ import FinchModels
 import FinchOptim
 import FinchPEFT
 import FinchTensor
+import FinchTokenizers
 
-/// Trains a causal LM on tokenized examples: loss on trained tokens only (the prompt is masked), seeded
-/// shuffling, right-padded or packed batches, gradient accumulation, clipping, the optimizer and
-/// learning-rate schedule of `options`, and perplexity on a validation set every `evalEvery` steps.
+/// Trains a decoder: as a causal LM on tokenized examples (loss on trained tokens only, the prompt
+/// masked; right-padded or packed batches; perplexity on a validation set every `evalEvery` steps), or as
+/// a sequence classifier. Seeded shuffling, gradient accumulation, clipping, the optimizer and
+/// learning-rate schedule of `options`.
 /// A loss or gradient that is not finite stops the run before the optimizer touches the weights.
-public final class CausalLMTrainer {
+public final class DecoderTrainer {
     public let model: DecoderModel
     public let parameters: [Parameter]
     public let options: TrainingOptions
@@ -46,6 +48,41 @@ public final class CausalLMTrainer {
         guard !rows.isEmpty else {
             throw TrainingError("no example has a token to learn: every response is empty or cut off by max_length=\(options.maxLength)")
         }
+        return try run(rows: rows, progress: progress, evaluate: validation.map { validation in
+            { [unowned self] in
+                let loss = try self.evaluate(validation)
+                self.evaluations.append((self.state.step, loss.mean, exp(loss.mean)))
+            }
+        }) { [unowned self] chosen in
+            let batch = options.pack ? data.packedBatch(chosen, padId: padId, maxLength: options.maxLength) : data.batch(chosen, padId: padId)
+            try model.forward(batch, activations: activations)
+            let loss = model.languageModelLoss(batch, activations: activations, gradient: true, gradientScale: 1 / Float(options.accumulate))
+            guard loss.mean.isFinite else { return loss.mean }
+            model.backward(batch, activations: activations)
+            return loss.mean
+        }
+    }
+
+    /// Trains the decoder as a sequence classifier (its score head on each text's last token) on token ids
+    /// and class labels; the mean cross-entropy of each micro-batch is its loss.
+    @discardableResult
+    public func train(classification texts: [[Int32]], labels: [Int], progress: (TrainingEvent) -> TrainingDecision = { _ in .proceed }) throws -> TrainingSummary {
+        guard !texts.isEmpty else { throw TrainingError("no training rows") }
+        return try run(rows: Array(texts.indices), progress: progress, evaluate: nil) { [unowned self] chosen in
+            let batch = DecoderClassification.batch(chosen.map { texts[$0] }, padId: padId)
+            try model.forward(batch, activations: activations)
+            let logits = try model.classificationLogits(batch, activations: activations)
+            let (loss, gradient) = try options.loss.lossAndGradient(logits: logits, labels: chosen.map { labels[$0] })
+            guard loss.isFinite else { return loss }
+            Kernels.scale(gradient.data, by: 1 / Float(options.accumulate), count: gradient.count)
+            try model.classificationBackward(batch, activations: activations, logitsGradient: gradient)
+            return loss
+        }
+    }
+
+    /// The loop both tasks share: `microStep` runs forward and backward on the chosen rows and returns the loss.
+    private func run(rows: [Int], progress: (TrainingEvent) -> TrainingDecision, evaluate: (() throws -> Void)?,
+                     microStep: ([Int]) throws -> Double) throws -> TrainingSummary {
         if state.totalSteps == 0 {
             let batchesPerEpoch = (rows.count + options.batchSize - 1) / options.batchSize
             state.totalSteps = options.maxSteps ?? max(1, batchesPerEpoch / options.accumulate) * options.epochs
@@ -59,17 +96,17 @@ public final class CausalLMTrainer {
         var stopReason: String?
         let firstStep = state.step
         while state.step < state.totalSteps {
-            guard let report = try trainStep(data: data, rows: rows, schedule: schedule, firstStep: firstStep, started: started) else {
+            guard let report = try trainStep(rows: rows, schedule: schedule, firstStep: firstStep, started: started, microStep: microStep) else {
                 stopReason = "interrupted"
                 break
             }
-            var decision = progress(.step(report))
-            if let validation, let every = options.evalEvery, state.step % every == 0 || state.step == state.totalSteps {
-                let loss = try evaluate(validation)
-                evaluations.append((state.step, loss.mean, exp(loss.mean)))
+            let decision = progress(.step(report))
+            if let evaluate, let every = options.evalEvery, state.step % every == 0 || state.step == state.totalSteps {
+                adapters?.setTraining(false)
+                try evaluate()
+                adapters?.setTraining(true)
             }
             if decision == .stop, state.step < state.totalSteps { stopReason = "stopped" }
-            if cancellation?.isCancelled == true, state.step < state.totalSteps { decision = .stop; stopReason = "interrupted" }
             if stopReason != nil { break }
         }
         let summary = TrainingSummary(steps: state.step, losses: state.losses,
@@ -79,10 +116,10 @@ public final class CausalLMTrainer {
         return summary
     }
 
-    /// One optimizer step over `accumulate` micro-batches, each micro-batch's mean token loss weighted
-    /// equally; nil when cancelled before the step finished (nothing changed).
-    private func trainStep(data: CausalExamples, rows: [Int], schedule: LearningRateSchedule, firstStep: Int,
-                           started: UInt64) throws -> TrainingStepReport? {
+    /// One optimizer step over `accumulate` micro-batches, each micro-batch's loss weighted equally;
+    /// nil when cancelled before the step finished (nothing changed).
+    private func trainStep(rows: [Int], schedule: LearningRateSchedule, firstStep: Int, started: UInt64,
+                           microStep: ([Int]) throws -> Double) throws -> TrainingStepReport? {
         let stepStart = DispatchTime.now().uptimeNanoseconds
         let stepNumber = state.step + 1
         var stepLoss = 0.0, examples = 0
@@ -102,17 +139,12 @@ public final class CausalLMTrainer {
             }
             let chosen = Array(state.order[state.cursor..<min(state.cursor + options.batchSize, state.order.count)])
             state.cursor += chosen.count
-            let batch = options.pack ? data.packedBatch(chosen, padId: padId, maxLength: options.maxLength)
-                                     : data.batch(chosen, padId: padId)
-            try model.forward(batch, activations: activations)
-            let loss = model.languageModelLoss(batch, activations: activations, gradient: true,
-                                               gradientScale: 1 / Float(options.accumulate))
-            guard loss.mean.isFinite else {
+            let loss = try microStep(chosen)
+            guard loss.isFinite else {
                 for p in parameters { p.zeroGradient() }
-                throw TrainingError("step \(stepNumber): the loss is \(loss.mean). The weights are as they were before step \(stepNumber); try a lower lr or clip=1.0")
+                throw TrainingError("step \(stepNumber): the loss is \(loss). The weights are as they were before step \(stepNumber); try a lower lr or clip=1.0")
             }
-            model.backward(batch, activations: activations)
-            stepLoss += loss.mean
+            stepLoss += loss
             examples += chosen.count
         }
         let norm = options.clip.map { GradientClipping.clip(parameters, maxNorm: $0) } ?? GradientClipping.globalNorm(parameters)
@@ -156,5 +188,42 @@ public enum CausalLMEvaluation {
             total.tokens += part.tokens
         }
         return total
+    }
+}
+
+/// A decoder used as a sequence classifier: batches, predictions.
+public enum DecoderClassification {
+    /// Texts tokenized as the model's tokenizer does (special tokens added), cut to `maxLength`.
+    public static func tokenize(_ texts: [String], tokenizer: any Tokenizer, maxLength: Int) -> [[Int32]] {
+        texts.map { tokenizer.encode($0, pair: nil, addSpecialTokens: true, maxLength: maxLength).ids.map { Int32($0) } }
+    }
+
+    /// Right-padded rows (an empty text keeps one pad token so every row has a last token).
+    public static func batch(_ rows: [[Int32]], padId: Int) -> DecoderBatch {
+        let length = max(1, rows.map(\.count).max() ?? 1)
+        var ids = [Int32](repeating: Int32(padId), count: rows.count * length)
+        for (r, row) in rows.enumerated() { for (s, id) in row.enumerated() { ids[r * length + s] = id } }
+        return DecoderBatch(batchSize: rows.count, sequenceLength: length, ids: ids,
+                            mask: CausalMask(batch: rows.count, sequence: length, lengths: rows.map { max(1, $0.count) }))
+    }
+
+    /// Class probabilities and predicted labels of every text.
+    public static func predict(_ texts: [[Int32]], model: DecoderModel, padId: Int, batchSize: Int = 16) throws -> ClassifierPredictions {
+        let activations = DecoderActivations(keepsEveryLayer: false)
+        var labels: [Int] = [], probabilities: [[Float]] = []
+        for start in stride(from: 0, to: texts.count, by: batchSize) {
+            let batch = Self.batch(Array(texts[start..<min(start + batchSize, texts.count)]), padId: padId)
+            try model.forward(batch, activations: activations)
+            let logits = try model.classificationLogits(batch, activations: activations)
+            let classes = logits.shape[1]
+            for r in 0..<batch.batchSize {
+                let row = logits.data + r * classes
+                Kernels.softmaxInPlace(row, valid: classes, count: classes)
+                let values = Array(UnsafeBufferPointer(start: row, count: classes))
+                probabilities.append(values)
+                labels.append(values.indices.max { values[$0] < values[$1] } ?? 0)
+            }
+        }
+        return ClassifierPredictions(labels: labels, probabilities: probabilities)
     }
 }
