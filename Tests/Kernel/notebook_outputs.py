@@ -25,7 +25,7 @@ VOLATILE_KEYS = {"seconds", "samples_per_second", "eta_seconds", "started", "fin
 VOLATILE_KEY_SUFFIXES = ("_seconds", "_per_second", "_rss_bytes", "_measured_bytes")
 
 VOLATILE_TEXT = [
-    r"\d+ h \d+ min", r"\d+ min \d+ s", r"\d+(\.\d+)? ?(ms|s)\b", r"[\d.,]+ samples/s", r"ETA [^·\n]*",
+    r"\d+ h \d+ min", r"\d+ min \d+ s", r"\d+(\.\d+)? ?(ms|s)\b", r"[\d.,]+ samples/s", r"[\d.,]+ tokens/s", r"ETA [^·\n]*",
     r"\d{4}-\d\d-\d\dT[\d:.]+Z?", r"\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?",
 ]
 

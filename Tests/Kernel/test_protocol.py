@@ -147,6 +147,19 @@ def test_rich_outputs_carry_the_json_form_under_finch_s_own_type(kernel):
         assert isinstance(data["application/vnd.finch+json"], dict)
 
 
+def test_generate_streams_tokens_as_they_come(kernel):
+    """`generate` sends the reply as stream messages while it decodes (more than one, in order), then a summary."""
+    _, kc = kernel
+    reply, outputs = run_cell(kc, 'model load "SmolLM2-135M-Instruct-GGUF"\ngenerate "What is 7 times 8?" max_tokens=12',
+                              timeout=120)
+    assert reply["content"]["status"] == "ok"
+    pieces = [m["content"]["text"] for m in outputs if m["msg_type"] == "stream" and m["content"]["name"] == "stdout"]
+    assert len(pieces) >= 5, pieces
+    assert "".join(pieces).startswith("To find 7")
+    summary = [m for m in outputs if m["msg_type"] == "execute_result"]
+    assert summary and "tokens/s" in summary[0]["content"]["data"]["text/plain"]
+
+
 def test_interrupt_message_stops_a_long_cell_within_a_second(kernel):
     km, kc = kernel
     msg_id = kc.execute("sleep 30")

@@ -38,8 +38,12 @@ extension CausalCommands {
         let display = ProgressDisplay(call)
         let startStep = trainer.state.step
         var lastReport: TrainingStepReport?
+        var stepSeconds: [Double] = [], last = DispatchTime.now().uptimeNanoseconds
         let progress: (TrainingEvent) -> TrainingDecision = { event in
             if case .step(let report) = event {
+                let now = DispatchTime.now().uptimeNanoseconds
+                stepSeconds.append(Double(now - last) / 1e9)
+                last = now
                 call.trainer.causalRun?.learningRates.append(report.learningRate)
                 lastReport = report
                 display.update { TrainCommands.progressOutput(report, losses: trainer.state.losses, evaluation: nil) }
@@ -74,7 +78,8 @@ extension CausalCommands {
         let chart = TrainCommands.lossChart(trainer.state.losses)
         let text = lines.joined(separator: "\n"), svg = chart.svg()
         var json: [(String, JSONValue)] = [("steps", JSONValue(trainer.state.step)), ("total_steps", JSONValue(trainer.state.totalSteps)),
-                                           ("seconds", JSONValue(summary.seconds)), ("loss", JSONValue(metrics["train_loss"]!))]
+                                           ("seconds", JSONValue(summary.seconds)), ("loss", JSONValue(metrics["train_loss"]!)),
+                                           ("step_seconds", .array(stepSeconds.map { JSONValue($0) }))]
         if let last = trainer.evaluations.last { json += [("eval_loss", JSONValue(last.loss)), ("perplexity", JSONValue(last.perplexity))] }
         return Output(plain: text + "\n" + chart.text(width: Render.textSize.width, height: Render.textSize.height),
                       html: "<pre>\(HTML.escape(text))</pre>" + HTML.image(svg: svg), svg: svg, json: .object(json), caption: text)
@@ -88,7 +93,9 @@ extension CausalCommands {
         _ = try session.loaded()
         let split = try call.string("split") ?? MetricsCommands.defaultSplit(call)
         let rows = try indices(call, split: split)
-        let maxLength = call.trainer.causalRun?.trainer.options.maxLength ?? TrainingOptions().maxLength
+        // Whole examples (up to the model's context, at most 2,048 tokens), whatever a run cut them to, so that
+        // losses before and after training are over the same tokens.
+        let maxLength = min(lm.model.config.maxPositions, 2048)
         let chat = call.bool("chat", default: true)
         call.trainer.decoderAdapters?.setTraining(false)
         let started = Date()

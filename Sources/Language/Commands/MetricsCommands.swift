@@ -24,7 +24,7 @@ enum MetricsCommands {
         support-weighted F1, per-class precision, recall, F1 and support (scikit-learn's definitions) and the \
         mean cross-entropy loss of the true labels (probabilities clamped at 1e-12). Texts are cut to the last \
         run's max_length (128 before any run). report, confusion and errors read the last eval. With a causal LM: \
-        the mean token loss of the split's responses (the prompt masked, as training) and its perplexity; with \
+        the mean token loss of the split's whole responses (the prompt masked, as training; examples not cut to a run's max_length) and its perplexity; with \
         generate=true, greedy answers to the first n prompts scored against the responses: exact match and token \
         F1 (SQuAD's normalisation), BLEU (sacrebleu 13a), ROUGE-1/2/L, and final-answer accuracy when the \
         references end in "#### N" (GSM8K).

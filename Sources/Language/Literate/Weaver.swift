@@ -52,6 +52,8 @@ public struct Weaver {
                     switch block {
                     case .text(let text):
                         pendingText += text.hasSuffix("\n") ? text : text + "\n"
+                    case .stream(let text):
+                        pendingText += text
                     case .output(let output):
                         if let table = output.table {
                             flushText()
@@ -95,7 +97,7 @@ public struct Weaver {
     /// `weave --check`.
     public static func maskingTimes(_ text: String) -> String {
         let patterns = [
-            #"\d+ h \d+ min"#, #"\d+ min \d+ s"#, #"\d+(\.\d+)? ?(ms|s)\b"#, #"[\d.]+ samples/s"#,
+            #"\d+ h \d+ min"#, #"\d+ min \d+ s"#, #"\d+(\.\d+)? ?(ms|s)\b"#, #"[\d.]+ samples/s"#, #"[\d.]+ tokens/s"#,
             #"ETA [^·\n]*"#, #"\d{4}-\d\d-\d\dT[\d:.]+Z?"#,
         ]
         var masked = text
@@ -108,14 +110,16 @@ public struct Weaver {
 
 /// Collects a cell's events in order as text and outputs (progress: only each display's last update).
 private final class CollectingHost: LanguageHost {
-    enum Block { case text(String), output(Output) }
+    /// Streamed text is kept as written (`generate` streams a reply a token at a time, without newlines).
+    enum Block { case text(String), stream(String), output(Output) }
     var blocks: [Block] = []
     private var progressIndex: [String: Int] = [:]
 
     func emit(_ event: LanguageEvent) {
         switch event {
         case .output(let output): blocks.append(.output(output))
-        case .stream(_, let text): blocks.append(.text(text))
+        case .stream(_, let text):
+            if case .stream(let previous) = blocks.last { blocks[blocks.count - 1] = .stream(previous + text) } else { blocks.append(.stream(text)) }
         case let .progress(id, output, _):
             let block = Block.text(output.plain)
             if let index = progressIndex[id] { blocks[index] = block } else {
