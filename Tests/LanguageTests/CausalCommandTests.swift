@@ -119,4 +119,34 @@ import TestSupport
         #expect(refused.failure?.rendered.contains("role \"robot\"") == true)
         #expect(refused.failure?.rendered.contains("line 1") == true)
     }
+
+    /// qlora holds all 210 block linears in NF4 and trains LoRA over them; a later lora reloads the fp32 base.
+    @Test func qloraQuantizesEveryBlockLinear() throws {
+        let interpreter = try Self.session()
+        let qlora = run(interpreter, "qlora r=4 alpha=8 dropout=0")
+        try check(qlora)
+        #expect(qlora.plain.contains("quantized 210 layers"))
+        #expect(run(interpreter, "model info").json?["quantized_layers"]?.number == 210)
+        let trained = run(interpreter, "train max_steps=1 batch=2 lr=1e-3 max_length=128 pack=true")
+        try check(trained)
+        #expect(trained.json?["loss"]?.number.map { $0 > 0 && $0.isFinite } == true)
+        let lora = run(interpreter, "lora r=4")
+        try check(lora)
+        #expect(lora.plain.contains("model reloaded"))
+        #expect(run(interpreter, "model info").json?["quantized_layers"]?.number == 0)
+    }
+
+    /// chat_format= overrides the model's own format: none writes plain text.
+    @Test func chatFormatCanBeOverridden() throws {
+        _ = try TestPaths.model("SmolLM2-135M-Instruct-GGUF")
+        let interpreter = makeInterpreter()
+        let loaded = run(interpreter, "model load \"SmolLM2-135M-Instruct-GGUF\" chat_format=none")
+        try check(loaded)
+        #expect(loaded.json?["chat_format"] == .null)
+        let plain = run(interpreter, "generate \"The capital of France is\" max_tokens=3")
+        try check(plain)
+        #expect(plain.json?["prompt_ids"]?.array?.count == 5)
+        try check(run(interpreter, "model load \"SmolLM2-135M-Instruct-GGUF\" chat_format=llama3"))
+        #expect(run(interpreter, "model info").json?["chat_format"] == "llama3")
+    }
 }

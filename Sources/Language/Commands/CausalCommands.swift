@@ -5,6 +5,7 @@ import FinchModels
 import FinchPEFT
 import FinchQuantization
 import FinchTensor
+import FinchTokenizers
 
 /// Causal LMs (Llama-family decoders from a folder or a GGUF file): loading, methods, training with the
 /// prompt masked, held-out loss and generated-answer scores, and `generate`.
@@ -121,6 +122,13 @@ enum CausalCommands {
     static func install(_ call: Invocation, source: URL, labelNames: [String] = [], seed: UInt64 = 0) throws -> Output {
         let task: DecoderTask = labelNames.isEmpty ? .causalLM : .classify(labels: labelNames.count, seed: seed)
         let model = try CausalLanguageModel.load(from: source, task: task)
+        switch call.string("chat_format", default: "auto") {
+        case "auto": break
+        case "none": model.chatTemplate = nil
+        case let name:
+            let family = ChatTemplateFamily.allCases.first { $0.rawValue.lowercased() == name }!
+            model.chatTemplate = ChatTemplate(family: family, defaultSystemMessage: model.chatTemplate?.family == family ? model.chatTemplate?.defaultSystemMessage : nil)
+        }
         let session = call.trainer
         session.reset()
         session.labelNames = labelNames
@@ -170,6 +178,7 @@ enum CausalCommands {
         guard changed else { return nil }
         session.causal = try CausalLanguageModel.load(from: lm.source, task: session.task == .classify
             ? .classify(labels: session.labelNames.count, seed: session.headSeed) : .causalLM)
+        session.causal!.chatTemplate = lm.chatTemplate  // as chosen at load (chat_format=)
         session.tokenizer = session.causal!.tokenizer
         return "model reloaded from \(session.modelName): the previous method's changes are gone"
     }

@@ -19,6 +19,8 @@ enum ModelCommands {
                          help: "classify: a sequence-classification head over the pooled output; embed: sentence vectors only; causal-lm: a Llama-family decoder (chosen by itself for decoders)"),
             ArgumentSpec("labels", .integer(min: 2, max: 10_000), help: "Classes of the head (default: the loaded data's labels, else the model's own)"),
             ArgumentSpec("seed", .integer(min: 0), help: "Seed for a freshly initialised head (default: the session seed)"),
+            ArgumentSpec("chat_format", .choice(["auto", "none"] + ChatTemplateFamily.allCases.map { $0.rawValue.lowercased() }), default: "auto",
+                         help: "Decoders: the chat format prompts and examples are written in (auto: the one the model's files name; none: plain text)"),
         ],
         details: "A classification head missing from the checkpoint is initialised as transformers does. Llama-family decoders (a folder whose config.json says llama, mistral or qwen2, or a GGUF file, whose metadata carries the tokenizer and chat template) load as causal LMs for generate and prompt/response fine-tuning. Loading a model clears the adapter and the last run; the data stays.",
         example: "model load \"all-MiniLM-L6-v2\"\nmodel load \"multilingual-e5-small\" task=embed\nmodel load \"SmolLM2-135M-Instruct-GGUF\"") { call in
