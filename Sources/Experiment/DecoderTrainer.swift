@@ -210,20 +210,12 @@ public enum DecoderClassification {
     /// Class probabilities and predicted labels of every text.
     public static func predict(_ texts: [[Int32]], model: DecoderModel, padId: Int, batchSize: Int = 16) throws -> ClassifierPredictions {
         let activations = DecoderActivations(keepsEveryLayer: false)
-        var labels: [Int] = [], probabilities: [[Float]] = []
+        var predictions = ClassifierPredictions()
         for start in stride(from: 0, to: texts.count, by: batchSize) {
             let batch = Self.batch(Array(texts[start..<min(start + batchSize, texts.count)]), padId: padId)
             try model.forward(batch, activations: activations)
-            let logits = try model.classificationLogits(batch, activations: activations)
-            let classes = logits.shape[1]
-            for r in 0..<batch.batchSize {
-                let row = logits.data + r * classes
-                Kernels.softmaxInPlace(row, valid: classes, count: classes)
-                let values = Array(UnsafeBufferPointer(start: row, count: classes))
-                probabilities.append(values)
-                labels.append(values.indices.max { values[$0] < values[$1] } ?? 0)
-            }
+            predictions.append(logits: try model.classificationLogits(batch, activations: activations))
         }
-        return ClassifierPredictions(labels: labels, probabilities: probabilities)
+        return predictions
     }
 }

@@ -7,8 +7,25 @@ import FinchTokenizers
 
 /// Predictions of a classifier: the most likely class and every class probability per text.
 public struct ClassifierPredictions: Sendable {
-    public let labels: [Int]
-    public let probabilities: [[Float]]
+    public private(set) var labels: [Int] = []
+    public private(set) var probabilities: [[Float]] = []
+
+    init(labels: [Int] = [], probabilities: [[Float]] = []) {
+        self.labels = labels
+        self.probabilities = probabilities
+    }
+
+    /// Adds the softmax of each row of logits [rows, classes] and its most likely class.
+    mutating func append(logits: Tensor) {
+        let classes = logits.shape[1]
+        for r in 0..<logits.shape[0] {
+            let row = logits.data + r * classes
+            Kernels.softmaxInPlace(row, valid: classes, count: classes)
+            let values = Array(UnsafeBufferPointer(start: row, count: classes))
+            probabilities.append(values)
+            labels.append(values.indices.max { values[$0] < values[$1] } ?? 0)
+        }
+    }
 }
 
 /// Runs the classifier over texts in batches (no dropout, no gradients).
@@ -21,21 +38,13 @@ public func predict(_ texts: [String], encoder: Encoder, tokenizer: any Tokenize
 /// Runs the classifier over texts tokenized once (the trainer's validation rows).
 func predict(_ encoded: TokenizedTexts, encoder: Encoder, padId: Int, batchSize: Int = 32) throws -> ClassifierPredictions {
     let activations = EncoderActivations(config: encoder.config, keepsEveryLayer: false)
-    var labels: [Int] = [], probabilities: [[Float]] = []
+    var predictions = ClassifierPredictions()
     for start in stride(from: 0, to: encoded.count, by: batchSize) {
         let batch = encoded.batch(Array(start..<min(start + batchSize, encoded.count)), padId: padId)
         try encoder.forward(batch, activations: activations)
-        let logits = try encoder.logits(batch: batch, activations: activations)
-        let classes = logits.shape[1]
-        for r in 0..<batch.batchSize {
-            let row = logits.data + r * classes
-            Kernels.softmaxInPlace(row, valid: classes, count: classes)
-            let values = Array(UnsafeBufferPointer(start: row, count: classes))
-            probabilities.append(values)
-            labels.append(values.indices.max { values[$0] < values[$1] } ?? 0)
-        }
+        predictions.append(logits: try encoder.logits(batch: batch, activations: activations))
     }
-    return ClassifierPredictions(labels: labels, probabilities: probabilities)
+    return predictions
 }
 
 /// Accuracy, F1 and the confusion matrix of the classifier on labeled texts.

@@ -20,11 +20,7 @@ public enum AdapterFiles {
         let config = model.configuration
         var tensors: [String: SafetensorsWriter.Payload] = [:]
         let adaptedNames = Set(model.adapted.map(\.linear.name))
-        for (linear, adapter) in model.adapted {
-            tensors[keyPrefix + linear.name + ".lora_A.weight"] = .float(adapter.a)
-            tensors[keyPrefix + linear.name + ".lora_B.weight"] = .float(adapter.b)
-            if let dora = adapter.dora { tensors[keyPrefix + linear.name + ".lora_magnitude_vector"] = .float(dora.magnitude) }
-        }
+        tensors.merge(adapterTensors(model.adapted)) { $1 }
         for (name, bias) in trainedBiases(model) {
             let module = String(name.dropLast(".bias".count))
             let key = adaptedNames.contains(module) ? module + ".base_layer.bias" : name
@@ -53,28 +49,11 @@ public enum AdapterFiles {
 
     /// Attaches the adapters of a PEFT folder to `encoder` and loads every saved tensor into place.
     public static func load(from folder: URL, into encoder: Encoder) throws -> LoRAModel {
-        let configURL = folder.appendingPathComponent("adapter_config.json")
-        let config = try readConfiguration(configURL)
-        let weightsURL = folder.appendingPathComponent("adapter_model.safetensors")
-        let file = try SafetensorsFile(url: weightsURL)
+        let config = try readConfiguration(folder.appendingPathComponent("adapter_config.json"))
+        let reader = try AdapterTensorReader(folder: folder)
         let model = try LoRAModel(encoder: encoder, configuration: config, seed: 0)
-        var used = Set<String>()
-        func assign(_ key: String, to tensor: Tensor) throws {
-            let full = keyPrefix + key
-            guard file.entries[full] != nil else { throw PEFTError("\(weightsURL.path): missing tensor \"\(full)\"") }
-            let loaded = try file.tensor(full)
-            guard loaded.shape == tensor.shape else {
-                throw PEFTError("\(weightsURL.path): tensor \"\(full)\" has shape \(loaded.shape) but the model needs \(tensor.shape)")
-            }
-            tensor.makeWritable()
-            tensor.data.update(from: loaded.data, count: tensor.count)
-            used.insert(full)
-        }
-        for (linear, adapter) in model.adapted {
-            try assign(linear.name + ".lora_A.weight", to: adapter.a)
-            try assign(linear.name + ".lora_B.weight", to: adapter.b)
-            if let dora = adapter.dora { try assign(linear.name + ".lora_magnitude_vector", to: dora.magnitude) }
-        }
+        func assign(_ key: String, to tensor: Tensor) throws { try reader.assign(key, to: tensor) }
+        try reader.assignAdapters(model.adapted)
         let adaptedNames = Set(model.adapted.map(\.linear.name))
         for (name, bias) in trainedBiases(model) {
             let module = String(name.dropLast(".bias".count))
@@ -85,23 +64,31 @@ public enum AdapterFiles {
             try assign(linear.name + ".weight", to: linear.weight)
             if let bias = linear.bias { try assign(linear.name + ".bias", to: bias) }
         }
-        // PEFT may also save the frozen original of a modules_to_save module and a second copy of the
-        // trained one (bias="all"); both duplicate what was loaded above.
-        let duplicates = file.names.filter { $0.contains(".original_module.") || $0.contains(".modules_to_save.") }
         // Any other saved module (e.g. a pooler PEFT was told to save) replaces the base weights too.
-        for key in file.names where !used.contains(key) && !duplicates.contains(key) {
+        for key in reader.unusedKeys {
             let name = String(key.dropFirst(keyPrefix.count))
             guard key.hasPrefix(keyPrefix), let linear = (encoder.blockLinears + [encoder.pooler].compactMap { $0 })
                 .first(where: { name == $0.name + ".weight" || name == $0.name + ".bias" }) else {
-                throw PEFTError("\(weightsURL.path): tensor \"\(key)\" does not belong to any layer of this model")
+                throw PEFTError("\(reader.url.path): tensor \"\(key)\" does not belong to any layer of this model")
             }
             if name.hasSuffix(".weight") { linear.dequantize() }
             guard let target = name.hasSuffix(".weight") ? linear.weight : linear.bias else {
-                throw PEFTError("\(weightsURL.path): tensor \"\(key)\" is a bias, but \(linear.name) has none")
+                throw PEFTError("\(reader.url.path): tensor \"\(key)\" is a bias, but \(linear.name) has none")
             }
             try assign(name, to: target)
         }
         return model
+    }
+
+    /// lora_A, lora_B and DoRA magnitudes of adapted layers under PEFT's keys.
+    static func adapterTensors(_ adapted: [(linear: Linear, adapter: LoRAAdapter)]) -> [String: SafetensorsWriter.Payload] {
+        var tensors: [String: SafetensorsWriter.Payload] = [:]
+        for (linear, adapter) in adapted {
+            tensors[keyPrefix + linear.name + ".lora_A.weight"] = .float(adapter.a)
+            tensors[keyPrefix + linear.name + ".lora_B.weight"] = .float(adapter.b)
+            if let dora = adapter.dora { tensors[keyPrefix + linear.name + ".lora_magnitude_vector"] = .float(dora.magnitude) }
+        }
+        return tensors
     }
 
     /// The biases PEFT saves for this model's bias mode, by state-dict name.
@@ -156,5 +143,49 @@ public enum AdapterFiles {
                                  targets: targets, rankStabilized: json["use_rslora"] as? Bool ?? false, bias: bias,
                                  modulesToSave: saved.reduce(into: []) { if !$0.contains($1) { $0.append($1) } },
                                  useDoRA: json["use_dora"] as? Bool ?? false)
+    }
+}
+
+/// Reads an adapter folder's `adapter_model.safetensors` into a model's tensors by PEFT key, keeping
+/// track of the keys used.
+final class AdapterTensorReader {
+    let url: URL
+    private let file: SafetensorsFile
+    private var used = Set<String>()
+
+    init(folder: URL) throws {
+        url = folder.appendingPathComponent("adapter_model.safetensors")
+        file = try SafetensorsFile(url: url)
+    }
+
+    /// Whether the file holds `base_model.model.<key>`.
+    func has(_ key: String) -> Bool { file.entries[AdapterFiles.keyPrefix + key] != nil }
+
+    /// Copies `base_model.model.<key>` into `tensor`; a missing key or another shape is an error naming both.
+    func assign(_ key: String, to tensor: Tensor) throws {
+        let full = AdapterFiles.keyPrefix + key
+        guard file.entries[full] != nil else { throw PEFTError("\(url.path): missing tensor \"\(full)\"") }
+        let loaded = try file.tensor(full)
+        guard loaded.shape == tensor.shape else {
+            throw PEFTError("\(url.path): tensor \"\(full)\" has shape \(loaded.shape) but the model needs \(tensor.shape)")
+        }
+        tensor.makeWritable()
+        tensor.data.update(from: loaded.data, count: tensor.count)
+        used.insert(full)
+    }
+
+    /// lora_A, lora_B (and DoRA magnitudes) of every adapted layer.
+    func assignAdapters(_ adapted: [(linear: Linear, adapter: LoRAAdapter)]) throws {
+        for (linear, adapter) in adapted {
+            try assign(linear.name + ".lora_A.weight", to: adapter.a)
+            try assign(linear.name + ".lora_B.weight", to: adapter.b)
+            if let dora = adapter.dora { try assign(linear.name + ".lora_magnitude_vector", to: dora.magnitude) }
+        }
+    }
+
+    /// Keys not loaded yet, leaving out PEFT's duplicate copies (the frozen original of a modules_to_save
+    /// module and the second copy of a trained one).
+    var unusedKeys: [String] {
+        file.names.filter { !used.contains($0) && !$0.contains(".original_module.") && !$0.contains(".modules_to_save.") }
     }
 }

@@ -54,16 +54,7 @@ public final class DecoderLoRA: @unchecked Sendable {
         model.freezeAll()
         var parameters: [Parameter] = []
         if let score = model.scoreHead { parameters += model.makeTrainable(score) }
-        for (linear, adapter) in adapted {
-            adapter.aGradient.data.update(repeating: 0, count: adapter.aGradient.count)
-            adapter.bGradient.data.update(repeating: 0, count: adapter.bGradient.count)
-            parameters.append(Parameter(name: linear.name + ".lora_A.weight", value: adapter.a, gradient: adapter.aGradient, decays: true))
-            parameters.append(Parameter(name: linear.name + ".lora_B.weight", value: adapter.b, gradient: adapter.bGradient, decays: true))
-            if let dora = adapter.dora {
-                dora.gradient.data.update(repeating: 0, count: dora.gradient.count)
-                parameters.append(Parameter(name: linear.name + ".lora_magnitude_vector", value: dora.magnitude, gradient: dora.gradient, decays: true))
-            }
-        }
+        for (linear, adapter) in adapted { parameters += adapter.parameters(module: linear.name) }
         return parameters
     }
 
@@ -89,17 +80,10 @@ public final class DecoderLoRA: @unchecked Sendable {
         return (adapters + score, model.config.parameterCount + score + adapters)
     }
 
-    static let keyPrefix = "base_model.model."
-
     /// Writes `adapter_config.json` + `adapter_model.safetensors` as PEFT does for this model.
     public func save(to folder: URL, baseModel: String) throws {
-        var tensors: [String: SafetensorsWriter.Payload] = [:]
-        for (linear, adapter) in adapted {
-            tensors[Self.keyPrefix + linear.name + ".lora_A.weight"] = .float(adapter.a)
-            tensors[Self.keyPrefix + linear.name + ".lora_B.weight"] = .float(adapter.b)
-            if let dora = adapter.dora { tensors[Self.keyPrefix + linear.name + ".lora_magnitude_vector"] = .float(dora.magnitude) }
-        }
-        if let score = model.scoreHead { tensors[Self.keyPrefix + "score.weight"] = .float(score.weight) }
+        var tensors = AdapterFiles.adapterTensors(adapted)
+        if let score = model.scoreHead { tensors[AdapterFiles.keyPrefix + "score.weight"] = .float(score.weight) }
         let targets: Any
         switch configuration.targets {
         case .allLinear: targets = "all-linear"
@@ -122,30 +106,12 @@ public final class DecoderLoRA: @unchecked Sendable {
     /// the file must be used.
     public static func load(from folder: URL, into model: DecoderModel) throws -> DecoderLoRA {
         let config = try AdapterFiles.readConfiguration(folder.appendingPathComponent("adapter_config.json"))
-        let url = folder.appendingPathComponent("adapter_model.safetensors")
-        let file = try SafetensorsFile(url: url)
+        let reader = try AdapterTensorReader(folder: folder)
         let lora = try DecoderLoRA(model: model, configuration: config, seed: 0)
-        var used = Set<String>()
-        func assign(_ key: String, to tensor: Tensor) throws {
-            let full = keyPrefix + key
-            guard file.entries[full] != nil else { throw PEFTError("\(url.path): missing tensor \"\(full)\"") }
-            let loaded = try file.tensor(full)
-            guard loaded.shape == tensor.shape else {
-                throw PEFTError("\(url.path): tensor \"\(full)\" has shape \(loaded.shape) but the model needs \(tensor.shape)")
-            }
-            tensor.makeWritable()
-            tensor.data.update(from: loaded.data, count: tensor.count)
-            used.insert(full)
-        }
-        for (linear, adapter) in lora.adapted {
-            try assign(linear.name + ".lora_A.weight", to: adapter.a)
-            try assign(linear.name + ".lora_B.weight", to: adapter.b)
-            if let dora = adapter.dora { try assign(linear.name + ".lora_magnitude_vector", to: dora.magnitude) }
-        }
-        if let score = model.scoreHead, file.entries[keyPrefix + "score.weight"] != nil { try assign("score.weight", to: score.weight) }
-        let extra = file.names.filter { !used.contains($0) && !$0.contains(".original_module.") && !$0.contains(".modules_to_save.") }
-        if let key = extra.first {
-            throw PEFTError("\(url.path): tensor \"\(key)\" does not belong to any adapted layer of this model")
+        try reader.assignAdapters(lora.adapted)
+        if let score = model.scoreHead, reader.has("score.weight") { try reader.assign("score.weight", to: score.weight) }
+        if let key = reader.unusedKeys.first {
+            throw PEFTError("\(reader.url.path): tensor \"\(key)\" does not belong to any adapted layer of this model")
         }
         return lora
     }

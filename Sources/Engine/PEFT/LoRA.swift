@@ -46,6 +46,20 @@ public final class LoRAAdapter: LinearAdapter, @unchecked Sendable {
         set { random = newValue }
     }
 
+    /// Its trainable tensors as optimizer parameters named as PEFT saves them under `module` (lora_A,
+    /// lora_B and DoRA's magnitude), gradients zeroed.
+    public func parameters(module: String) -> [Parameter] {
+        aGradient.data.update(repeating: 0, count: aGradient.count)
+        bGradient.data.update(repeating: 0, count: bGradient.count)
+        var parameters = [Parameter(name: module + ".lora_A.weight", value: a, gradient: aGradient, decays: true),
+                          Parameter(name: module + ".lora_B.weight", value: b, gradient: bGradient, decays: true)]
+        if let dora {
+            dora.gradient.data.update(repeating: 0, count: dora.gradient.count)
+            parameters.append(Parameter(name: module + ".lora_magnitude_vector", value: dora.magnitude, gradient: dora.gradient, decays: true))
+        }
+        return parameters
+    }
+
     /// Turns this adapter into DoRA on `base`, with the magnitude initialised to the row norms.
     func enableDoRA(base: Linear) {
         dora = DoRAMagnitude(base: base, adapter: self)

@@ -86,16 +86,7 @@ public final class LoRAModel: @unchecked Sendable {
         let biased = biasedLayers
         for linear in biased.linears { parameters += encoder.makeTrainable(linear, weight: false, bias: true) }
         for norm in biased.norms { parameters += encoder.makeTrainable(norm, weight: false) }
-        for (linear, adapter) in adapted {
-            adapter.aGradient.data.update(repeating: 0, count: adapter.aGradient.count)
-            adapter.bGradient.data.update(repeating: 0, count: adapter.bGradient.count)
-            parameters.append(Parameter(name: linear.name + ".lora_A.weight", value: adapter.a, gradient: adapter.aGradient, decays: true))
-            parameters.append(Parameter(name: linear.name + ".lora_B.weight", value: adapter.b, gradient: adapter.bGradient, decays: true))
-            if let dora = adapter.dora {
-                dora.gradient.data.update(repeating: 0, count: dora.gradient.count)
-                parameters.append(Parameter(name: linear.name + ".lora_magnitude_vector", value: dora.magnitude, gradient: dora.gradient, decays: true))
-            }
-        }
+        for (linear, adapter) in adapted { parameters += adapter.parameters(module: linear.name) }
         return parameters
     }
 
