@@ -76,6 +76,9 @@ public struct MemoryPlan: Sendable {
     /// The resident peak of the run: every category, the baseline included.
     public var predictedPeak: Int { items.reduce(0) { $0 + $1.bytes } }
 
+    /// Bytes the run adds to what the process holds now: the predicted peak less the resident size.
+    public var growth: Int { max(0, predictedPeak - process.resident) }
+
     /// The same setup with fp32 base weights (no 4-bit codes or statistics).
     public var fp32Peak: Int {
         predictedPeak - bytes(.baseWeights) - bytes(.quantizationStatistics) + fp32BaseWeights

@@ -38,6 +38,34 @@ public struct ProcessMemory: Sendable, Equatable {
         malloc_trim(0)
     }
 
+    /// Bytes this process can still grow by before memory runs out: the system's MemAvailable, lowered to
+    /// what is left under the process's cgroup limit (memory.max less memory.current) when one is set, and
+    /// to `FINCH_MEMORY_LIMIT` (bytes, or a number with KB/MB/GB/KiB/MiB/GiB) less the resident size when
+    /// that is set. Nil where none of them can be read (not Linux).
+    public static func availableToGrow(resident: Int = current().resident,
+                                       environment: [String: String] = ProcessInfo.processInfo.environment) -> Int? {
+        var limits: [Int] = []
+        let memoryInfo = readAll("/proc/meminfo")
+        if memoryInfo.contains("MemAvailable:") { limits.append(kilobytes(of: "MemAvailable", in: memoryInfo) * 1024) }
+        let cgroupMax = readAll("/sys/fs/cgroup/memory.max").trimmingCharacters(in: .whitespacesAndNewlines)
+        let cgroupCurrent = readAll("/sys/fs/cgroup/memory.current").trimmingCharacters(in: .whitespacesAndNewlines)
+        if let max = Int(cgroupMax), let used = Int(cgroupCurrent) { limits.append(Swift.max(0, max - used)) }
+        if let text = environment["FINCH_MEMORY_LIMIT"], let limit = byteCount(text) { limits.append(Swift.max(0, limit - resident)) }
+        return limits.min()
+    }
+
+    /// "8GB", "512 MiB", "1500000000" as bytes; nil when it is not a size.
+    public static func byteCount(_ text: String) -> Int? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
+        let units: [(String, Double)] = [("KIB", 1024), ("MIB", 1_048_576), ("GIB", 1_073_741_824), ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("B", 1)]
+        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
+            guard let number = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), number >= 0 else { return nil }
+            return Int(number * scale)
+        }
+        guard let number = Double(trimmed), number >= 0 else { return nil }
+        return Int(number)
+    }
+
     /// The whole of a /proc file. (Foundation's String(contentsOfFile:) stops after the first read, about
     /// 4 kB: /proc files report a size of 0.) Empty when it cannot be opened.
     static func readAll(_ path: String) -> String {

@@ -14,7 +14,7 @@ public struct KernelConnection: Sendable, Equatable {
     public var stdinPort: Int
     public var controlPort: Int
     public var heartbeatPort: Int
-    /// The HMAC key; empty turns signing off.
+    /// The HMAC key; empty turns signing off (accepted from a file only when it says `"key": ""`).
     public var key: String
     public var signatureScheme: String
 
@@ -67,11 +67,19 @@ public struct KernelConnection: Sendable, Equatable {
             throw ConnectionFileError(path: path, reason: "\"\(name)\" is missing or not a string")
         }
 
+        // Signing is off only when the file says so with an empty key: a file without a key is refused.
+        func signingKey() throws(ConnectionFileError) -> String {
+            guard let key = object["key"]?.stringValue else {
+                throw ConnectionFileError(path: path, reason: "\"key\" is missing or not a string (an empty \"key\": \"\" turns message signing off)")
+            }
+            return key
+        }
+
         self.init(
             transport: try text("transport", default: "tcp"), ip: try text("ip", default: "127.0.0.1"),
             shellPort: try port("shell_port"), iopubPort: try port("iopub_port"), stdinPort: try port("stdin_port"),
             controlPort: try port("control_port"), heartbeatPort: try port("hb_port"),
-            key: try text("key", default: ""), signatureScheme: try text("signature_scheme", default: MessageSigner.scheme))
+            key: try signingKey(), signatureScheme: try text("signature_scheme", default: MessageSigner.scheme))
         guard transport == "tcp" || transport == "ipc" else {
             throw ConnectionFileError(path: path, reason: "unsupported transport \"\(transport)\" (tcp or ipc)")
         }

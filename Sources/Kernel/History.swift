@@ -197,7 +197,10 @@ public final class KernelHistory: @unchecked Sendable {
         }
         let temporary = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).\(getpid()).tmp")
         do {
-            try Data(text).write(to: temporary)
+            // The history holds what people typed (tokens included, at times): owner-only, like the file it replaces.
+            guard FileManager.default.createFile(atPath: temporary.path, contents: Data(text), attributes: [.posixPermissions: 0o600]) else {
+                throw POSIXError(.init(rawValue: errno) ?? .EIO)
+            }
             guard rename(temporary.path, file.path) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
             return true
         } catch {

@@ -139,6 +139,10 @@ func writeRaw(header: String, data: [UInt8], headerLength: UInt64? = nil, to url
         #expect(throws: CheckpointError(folder, "no model.safetensors or model.safetensors.index.json in this folder")) {
             try WeightStore(folder: folder)
         }
+        // A pickled checkpoint is named and refused, never unpickled (security: unpickling runs code).
+        try Data("not read".utf8).write(to: folder.appendingPathComponent("pytorch_model.bin"))
+        let error = try #require(throws: CheckpointError.self) { try WeightStore(folder: folder) }
+        #expect(error.description.contains("has pytorch_model.bin but no model.safetensors: Finch never loads pickled PyTorch files"))
     }
 }
 

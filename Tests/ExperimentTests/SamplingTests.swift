@@ -280,31 +280,3 @@ final class SamplingTests: XCTestCase {
         XCTAssertNil(unfinished.stop)
     }
 }
-
-/// The cost of one token's processing and draw on a real vocabulary (Qwen2.5's 151,936 entries).
-final class SamplingSpeedTests: XCTestCase {
-    func testOneTokenOnALargeVocabularyIsFast() throws {
-        var random = SeededRandom(seed: 11)
-        let logits = (0..<151_936).map { _ in random.normal(mean: 0, std: 3) }
-        let history = (0..<2048).map { _ in Int(random.next() % 151_936) }
-        let settings: [(String, SamplingOptions)] = [
-            ("greedy, repetition 1.1", SamplingOptions(repetitionPenalty: 1.1)),
-            ("defaults: top-k 50", SamplingOptions(doSample: true)),
-            ("t 0.7, top-k 50, top-p 0.9", SamplingOptions(doSample: true, temperature: 0.7, topP: 0.9)),
-            ("t 0.7, top-p 0.9 alone", SamplingOptions(doSample: true, temperature: 0.7, topK: 0, topP: 0.9)),
-            ("min-p 0.05 alone", SamplingOptions(doSample: true, topK: 0, minP: 0.05)),
-        ]
-        for (name, options) in settings {
-            var sampler = try TokenSampler(options)
-            let repeats = 10
-            let start = Date()
-            for _ in 0..<repeats {
-                var scores = logits
-                _ = try sampler.next(logits: &scores, history: history)
-            }
-            let milliseconds = Date().timeIntervalSince(start) * 1000 / Double(repeats)
-            print(String(format: "sampling speed: %@: %.2f ms per token", name, milliseconds))
-            XCTAssertLessThan(milliseconds, 100, name)
-        }
-    }
-}

@@ -58,6 +58,13 @@ import Testing
         #expect(missing?.description.contains("iopub_port") == true)
         #expect(throws: ConnectionFileError.self) { try KernelConnection(contentsOf: file.appendingPathExtension("absent")) }
         #expect(throws: ConnectionFileError.self) { try KernelConnection(json: Array("not json".utf8)) }
+
+        // Signing is off only when the file says so: an empty key is accepted, a missing one is not.
+        let ports = #""shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5"#
+        #expect(try KernelConnection(json: Array("{\(ports), \"key\": \"\"}".utf8)).key == "")
+        let keyless = #expect(throws: ConnectionFileError.self) { try KernelConnection(json: Array("{\(ports)}".utf8)) }
+        #expect(keyless?.reason.contains("\"key\" is missing") == true)
+        #expect(throws: ConnectionFileError.self) { try KernelConnection(json: Array("{\(ports), \"key\": 7}".utf8)) }
     }
 
     @Test func serverRefusesAnUnknownSignatureScheme() {

@@ -1,13 +1,16 @@
 """Finch's own kernel checks through jupyter_client: interrupts, the control channel, forged and
-malformed messages, restarts, huge cells, vanishing clients and a notebook run by nbclient.
+malformed messages, restarts, huge cells, vanishing clients, a notebook run by nbclient, and security
+(listening addresses, the history file's mode).
 
 Run through Tests/Kernel/run.sh, which installs the kernelspec of the finch binary under test.
 """
 import hashlib
 import hmac
 import json
+import os
 import queue
 import signal
+import subprocess
 import time
 import uuid
 
@@ -344,3 +347,21 @@ def test_notebook_runs_with_nbclient():
     assert notebook.cells[1].execution_count == 2
     assert notebook.cells[2].outputs[0].text == "hello from nbclient\n"
     assert any("image/svg+xml" in output.get("data", {}) for output in notebook.cells[3].outputs)
+
+
+def test_listens_only_on_the_connection_file_address(kernel):
+    km, kc = kernel
+    assert_alive(kc)
+    pid = km.provisioner.process.pid
+    lines = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout.splitlines()
+    listening = [line.split()[3] for line in lines if f"pid={pid}," in line]
+    ports = {km.shell_port, km.iopub_port, km.stdin_port, km.control_port, km.hb_port}
+    assert {int(address.rsplit(":", 1)[1]) for address in listening} == ports, listening
+    assert all(address.rsplit(":", 1)[0] == km.ip for address in listening), listening
+
+
+def test_history_file_is_owner_only(kernel):
+    km, kc = kernel
+    assert_alive(kc)
+    path = os.environ["FINCH_HISTORY_FILE"]
+    assert os.stat(path).st_mode & 0o777 == 0o600

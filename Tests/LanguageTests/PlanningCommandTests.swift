@@ -153,6 +153,20 @@ import TestSupport
         #expect(run(interpreter, "estimate params=7B gpu=V100").failure?.rendered.contains("unknown GPU 'V100'") == true)
     }
 
+    /// FINCH_MEMORY_LIMIT caps what a run may add (the limit less what is resident), sizes read with units.
+    @Test func memoryLimitCapsTheAvailableBytes() {
+        #expect(ProcessMemory.byteCount("8GB") == 8_000_000_000)
+        #expect(ProcessMemory.byteCount(" 512 MiB") == 512 << 20)
+        #expect(ProcessMemory.byteCount("1.5kb") == 1500)
+        #expect(ProcessMemory.byteCount("1500000") == 1_500_000)
+        #expect(ProcessMemory.byteCount("lots") == nil && ProcessMemory.byteCount("-1GB") == nil)
+        let capped = ProcessMemory.availableToGrow(resident: 100_000_000, environment: ["FINCH_MEMORY_LIMIT": "300MB"])
+        #expect(capped == 200_000_000)
+        #expect(ProcessMemory.availableToGrow(resident: 400_000_000, environment: ["FINCH_MEMORY_LIMIT": "300MB"]) == 0)
+        let machine = ProcessMemory.availableToGrow(resident: 0, environment: [:])
+        #expect((machine ?? 0) > 200_000_000, "MemAvailable of this machine: \(machine.map(String.init) ?? "unreadable")")
+    }
+
     /// /proc is read whole (Foundation stops /proc reads after ~4 kB), VmRSS agrees with ps, and smaps
     /// mappings are summed by path.
     @Test func processMemoryReadsProc() throws {

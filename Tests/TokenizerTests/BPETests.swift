@@ -147,22 +147,4 @@ struct BPETests {
         let bytes = try BPEModel(vocabulary: vocab, merges: [], unknownToken: "<unk>", byteFallback: true)
         #expect(bytes.tokenize("aéx").map(\.id) == [1, 2, 3, 0])
     }
-
-    /// About 3.6 MB/s alone on this machine; the floor leaves room for tests running in parallel.
-    @Test("speed: byte-level BPE tokenizes SST-2 text at 0.5 MB/s or more")
-    func speed() throws {
-        let tokenizer = try BPEReference.ggufFactoryTokenizer()
-        let lines = try String(contentsOf: TestPaths.data.appendingPathComponent("sst2/train.tsv"), encoding: .utf8)
-            .split(whereSeparator: \.isNewline).map(String.init)
-        let bytes = lines.reduce(0) { $0 + $1.utf8.count }
-        let clock = ContinuousClock()
-        var tokens = 0
-        let elapsed = clock.measure {
-            for line in lines { tokens += tokenizer.encode(line, pair: nil, addSpecialTokens: false, maxLength: nil).count }
-        }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        let megabytesPerSecond = Double(bytes) / seconds / 1e6
-        print("BPE speed: \(bytes) bytes, \(tokens) tokens in \(seconds) s = \(megabytesPerSecond) MB/s")
-        #expect(megabytesPerSecond >= 0.5, "\(megabytesPerSecond) MB/s")
-    }
 }

@@ -37,6 +37,10 @@ public final class WeightStore: @unchecked Sendable {
             let file = try SafetensorsFile(url: single)
             self.files = ["model.safetensors": file]
             self.fileOfTensor = Dictionary(uniqueKeysWithValues: file.names.map { ($0, "model.safetensors") })
+        } else if let pickled = ["pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt", "model.pth"]
+            .first(where: { FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }) {
+            throw CheckpointError(folder, "has \(pickled) but no model.safetensors: Finch never loads pickled PyTorch files (unpickling can run code); "
+                                  + "convert it once with transformers: AutoModel.from_pretrained(folder).save_pretrained(folder, safe_serialization=True)")
         } else {
             throw CheckpointError(folder, "no model.safetensors or model.safetensors.index.json in this folder")
         }

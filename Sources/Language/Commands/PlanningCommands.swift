@@ -34,14 +34,24 @@ enum PlanningCommands {
             old and new for a moment.
             """,
         example: "memory\nmemory batch=32 seq=64 optim=adamw8bit\nmemory batch=16 max_length=64") { call in
-        let (encoder, tokenizer) = try call.trainer.classifier()
         guard let method = call.trainer.method else {
             throw SessionError("no training method set", hint: "choose one first: lora r=16 alpha=32, qlora r=16, bitfit or full")
         }
         let lastOptions = call.trainer.run?.trainer.options
-        let batch = call.int("batch") ?? lastOptions?.batchSize ?? 16
-        let maxLength = min(call.int("max_length") ?? lastOptions?.maxLength ?? 128, encoder.config.usablePositions)
-        // The data decides which word-embedding rows are touched and how long the longest batch is.
+        let optimizer = call.string("optim").flatMap(OptimizerAlgorithm.init(rawValue:)) ?? lastOptions?.optimizer ?? .adamw
+        let plan = try trainingPlan(call, batch: call.int("batch") ?? lastOptions?.batchSize ?? 16,
+                                    maxLength: call.int("max_length") ?? lastOptions?.maxLength ?? 128, sequence: call.int("seq"),
+                                    optimizer: optimizer, modelDropout: lastOptions?.modelDropout ?? true,
+                                    restoreBest: lastOptions?.restoreBest ?? true)
+        return render(plan, method: AdapterCommands.describe(method))
+    }
+
+    /// The memory plan of a classifier run on the session's model, method and data: the data decides which
+    /// word-embedding rows are touched and how long the longest batch is (`sequence` overrides that).
+    static func trainingPlan(_ call: Invocation, batch: Int, maxLength requested: Int, sequence: Int? = nil,
+                             optimizer: OptimizerAlgorithm, modelDropout: Bool, restoreBest: Bool) throws -> MemoryPlan {
+        let (encoder, tokenizer) = try call.trainer.classifier()
+        let maxLength = min(requested, encoder.config.usablePositions)
         var touched: Set<Int>?, longest = 0, tokens = 0, rows = 0
         if let data = try? call.dataset.trainingRows() {
             touched = []
@@ -53,18 +63,29 @@ enum PlanningCommands {
             }
             rows = data.count
         }
-        let sequence = call.int("seq") ?? (longest > 0 ? longest : maxLength)
         var evaluation: (batch: Int, sequence: Int)?
         if let validation = call.dataset.validationRows() {
             let length = validation.texts.map { tokenizer.encode($0, pair: nil, addSpecialTokens: true, maxLength: maxLength).ids.count }.max() ?? 0
             evaluation = (min(32, validation.count), length)
         }
-        let optimizer = call.string("optim").flatMap(OptimizerAlgorithm.init(rawValue:)) ?? lastOptions?.optimizer ?? .adamw
-        let plan = MemoryPlan.training(encoder: encoder, parameters: call.trainer.parameters, adapters: call.trainer.adapters,
-                                       batch: batch, sequence: sequence, optimizer: optimizer,
-                                       modelDropout: lastOptions?.modelDropout ?? true, restoreBest: lastOptions?.restoreBest ?? true,
-                                       evaluation: evaluation, wordRowsTouched: touched, tokenizedRows: (rows, tokens))
-        return render(plan, method: AdapterCommands.describe(method))
+        return MemoryPlan.training(encoder: encoder, parameters: call.trainer.parameters, adapters: call.trainer.adapters,
+                                   batch: batch, sequence: sequence ?? (longest > 0 ? longest : maxLength), optimizer: optimizer,
+                                   modelDropout: modelDropout, restoreBest: restoreBest,
+                                   evaluation: evaluation, wordRowsTouched: touched, tokenizedRows: (rows, tokens))
+    }
+
+    /// Refuses a run whose predicted peak does not fit in the memory this process can still take, saying
+    /// how much it needs and what to change.
+    static func refuseIfTooLarge(_ plan: MemoryPlan, available: Int?) throws {
+        guard let available, plan.growth > available else { return }
+        let gigabytes = { (bytes: Int) in String(format: "%.2f GB", Double(bytes) / 1e9) }
+        var changes = ["a smaller batch= (now \(plan.batch))", "a shorter max_length= (the longest batch is \(plan.sequence) tokens)"]
+        if plan.optimizer == .adamw { changes.append("optim=adamw8bit") }
+        if plan.bytes(.quantizationStatistics) == 0 { changes.append("qlora (4-bit base weights)") }
+        throw SessionError(
+            "this run needs about \(gigabytes(plan.growth)) more memory at its peak (\(gigabytes(plan.predictedPeak)) in all, "
+                + "batch \(plan.batch) × seq \(plan.sequence)) but only \(gigabytes(available)) is available",
+            hint: "try " + changes.joined(separator: ", ") + "; `memory` shows where the bytes go")
     }
 
     /// The category table (with each category's items indented below it), the peak and the fp32 comparison.

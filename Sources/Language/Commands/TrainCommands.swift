@@ -47,7 +47,7 @@ enum TrainCommands {
     static let train = CommandSpec(
         "train", group: .trainer, summary: "Train the model with the chosen method on the train split, with live progress",
         options: trainingOptions,
-        details: "Trains on the train split (every row before `data split`) and evaluates on the valid split when there is one. Ctrl-C (or the notebook's interrupt) stops within a step; `train resume` continues exactly where it stopped. Each run is recorded in the metrics session (`runs`).",
+        details: "Trains on the train split (every row before `data split`) and evaluates on the valid split when there is one. Ctrl-C (or the notebook's interrupt) stops within a step; `train resume` continues exactly where it stopped. Each run is recorded in the metrics session (`runs`). Before a classifier run allocates anything, its predicted peak (what `memory` computes) is compared with the memory the process can still take (the system's MemAvailable, a cgroup limit, and FINCH_MEMORY_LIMIT if set, e.g. 8GB): a run that does not fit is refused with what it needs and what to change.",
         example: "train epochs=3 lr=2e-4 batch=16 warmup_ratio=0.1 schedule=cosine\ntrain max_steps=200 lr=2e-3 eval_every=50 patience=2") { call in
         if call.trainer.causal != nil { return try CausalCommands.train(call) }
         let (encoder, tokenizer) = try call.trainer.classifier()
@@ -63,6 +63,10 @@ enum TrainCommands {
         let options = try trainingOptions(call)
         call.trainer.run = nil  // the last run's buffers go before the new run allocates its own
         ProcessMemory.returnFreedHeap()
+        let plan = try PlanningCommands.trainingPlan(call, batch: min(options.batchSize, data.count), maxLength: options.maxLength,
+                                                     optimizer: options.optimizer, modelDropout: options.modelDropout,
+                                                     restoreBest: options.restoreBest)
+        try PlanningCommands.refuseIfTooLarge(plan, available: ProcessMemory.availableToGrow())
         let trainer = try ClassifierTrainer(encoder: encoder, tokenizer: tokenizer, parameters: call.trainer.parameters,
                                             adapters: call.trainer.adapters, options: options)
         trainer.baseModelName = call.trainer.modelFolder?.path ?? call.trainer.modelName
