@@ -123,6 +123,7 @@ import TestSupport
     /// qlora holds all 210 block linears in NF4 and trains LoRA over them; a later lora reloads the fp32 base.
     @Test func qloraQuantizesEveryBlockLinear() throws {
         let interpreter = try Self.session()
+        try check(run(interpreter, "full"))  // gradient buffers on every weight, no run: qlora must still quantize
         let qlora = run(interpreter, "qlora r=4 alpha=8 dropout=0")
         try check(qlora)
         #expect(qlora.plain.contains("quantized 210 layers"))

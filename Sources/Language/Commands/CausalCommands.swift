@@ -175,6 +175,7 @@ enum CausalCommands {
         // A run changed the weights it trained (the score head trains in full beside adapters); qlora quantized the base.
         let changed = session.causalRun != nil || lm.model.blockLinears.contains(where: \.isQuantized)
         session.resetTraining()
+        lm.model.freezeAll()  // `full` without a run left gradient buffers on every weight: nothing trains until asked
         guard changed else { return nil }
         session.causal = try CausalLanguageModel.load(from: lm.source, task: session.task == .classify
             ? .classify(labels: session.labelNames.count, seed: session.headSeed) : .causalLM)
