@@ -12,8 +12,8 @@ import FinchTensor
 ///                           codes (U8), absmax and step counts (see `Optimizer.checkpointState()`)
 ///   best.safetensors        the best evaluation's parameters (when keeping the best)
 ///   adapter/                the LoRA adapters in PEFT's layout (when training adapters)
-/// Each is written into a temporary folder that is renamed into place when complete, so a crash
-/// mid-write leaves the previous checkpoints intact and no half checkpoint.
+/// Each is written into a temporary folder that takes its place when complete (`AtomicFolder`), so a
+/// crash mid-write leaves the previous checkpoints intact and no half checkpoint.
 extension ClassifierTrainer {
     static let checkpointPrefix = "checkpoint-"
 
@@ -21,49 +21,40 @@ extension ClassifierTrainer {
     /// (never the best). Returns the checkpoint's folder.
     @discardableResult
     public func saveCheckpoint(in folder: URL) throws -> URL {
-        let manager = FileManager.default
         let destination = folder.appendingPathComponent("\(Self.checkpointPrefix)\(state.step)")
-        let temporary = folder.appendingPathComponent(".\(Self.checkpointPrefix)\(state.step).tmp-\(getpid())")
-        try? manager.removeItem(at: temporary)
-        do {
-            try manager.createDirectory(at: temporary, withIntermediateDirectories: true)
-        } catch {
-            throw TrainingError("\(temporary.path): cannot create the checkpoint folder (\(error.localizedDescription))")
-        }
         var saved = state
         saved.dropoutRandom = dropoutRandom
         saved.adapterRandoms = adapters?.adapted.map(\.adapter.dropoutRandom) ?? []
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(saved), to: temporary.appendingPathComponent("trainer_state.json"))
-        var config = options.settings
-        if let lora = adapters?.configuration {
-            config["method"] = lora.useDoRA ? "dora" : "lora"
-            config["r"] = "\(lora.rank)"
-            config["alpha"] = "\(lora.alpha)"
-            config["rslora"] = "\(lora.rankStabilized)"
-        }
-        try AtomicFile.write(try encoder.encode(config), to: temporary.appendingPathComponent("config.json"))
-        try SafetensorsWriter.write(Dictionary(uniqueKeysWithValues: parameters.map { ($0.name, .float($0.value)) }),
-                                    to: temporary.appendingPathComponent("trainable.safetensors"))
-        let optimizerState = optimizer.checkpointState().mapValues { entry -> SafetensorsWriter.Payload in
-            switch entry {
-            case let .float(tensor): .float(tensor)
-            case let .bytes(bytes, shape): .bytes(bytes, shape: shape)
+        StaleTemporaries.remove(in: folder, prefix: ".\(Self.checkpointPrefix)")  // of checkpoints killed mid-write
+        try AtomicFolder.write(destination) { temporary in
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(try encoder.encode(saved), to: temporary.appendingPathComponent("trainer_state.json"))
+            var config = options.settings
+            if let lora = adapters?.configuration {
+                config["method"] = lora.useDoRA ? "dora" : "lora"
+                config["r"] = "\(lora.rank)"
+                config["alpha"] = "\(lora.alpha)"
+                config["rslora"] = "\(lora.rankStabilized)"
             }
-        }
-        try SafetensorsWriter.write(optimizerState, metadata: ["optim": optimizer.kind.name],
-                                    to: temporary.appendingPathComponent("optimizer.safetensors"))
-        if let best = bestParameterValues {
-            try SafetensorsWriter.write(Dictionary(uniqueKeysWithValues: zip(parameters, best).map { ($0.name, .float($1)) }),
-                                        to: temporary.appendingPathComponent("best.safetensors"))
-        }
-        if let adapters {
-            try AdapterFiles.save(adapters, to: temporary.appendingPathComponent("adapter"), baseModel: baseModelName)
-        }
-        if manager.fileExists(atPath: destination.path) { try manager.removeItem(at: destination) }
-        guard rename(temporary.path, destination.path) == 0 else {
-            throw TrainingError("\(destination.path): cannot move the finished checkpoint into place (\(String(cString: strerror(errno))))")
+            try AtomicFile.write(try encoder.encode(config), to: temporary.appendingPathComponent("config.json"))
+            try SafetensorsWriter.write(Dictionary(uniqueKeysWithValues: parameters.map { ($0.name, .float($0.value)) }),
+                                        to: temporary.appendingPathComponent("trainable.safetensors"))
+            let optimizerState = optimizer.checkpointState().mapValues { entry -> SafetensorsWriter.Payload in
+                switch entry {
+                case let .float(tensor): .float(tensor)
+                case let .bytes(bytes, shape): .bytes(bytes, shape: shape)
+                }
+            }
+            try SafetensorsWriter.write(optimizerState, metadata: ["optim": optimizer.kind.name],
+                                        to: temporary.appendingPathComponent("optimizer.safetensors"))
+            if let best = bestParameterValues {
+                try SafetensorsWriter.write(Dictionary(uniqueKeysWithValues: zip(parameters, best).map { ($0.name, .float($1)) }),
+                                            to: temporary.appendingPathComponent("best.safetensors"))
+            }
+            if let adapters {
+                try AdapterFiles.save(adapters, to: temporary.appendingPathComponent("adapter"), baseModel: baseModelName)
+            }
         }
         try prune(folder)
         return destination

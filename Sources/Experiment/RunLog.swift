@@ -1,4 +1,5 @@
 import Foundation
+import FinchCheckpoint
 import FinchData
 import FinchTensor
 
@@ -108,11 +109,11 @@ public final class RunLog: @unchecked Sendable {
         return ([line(columns)] + rows.map(line)).joined(separator: "\n")
     }
 
+    /// Writes the runs as JSON to `url` (atomically; a failure names the path and leaves the previous file).
     public func save(to url: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(runs)
-        try data.write(to: url, options: .atomic)
+        try AtomicFile.write(try encoder.encode(runs), to: url)
     }
 
     public func load(from url: URL) throws {

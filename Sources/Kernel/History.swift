@@ -34,8 +34,13 @@ public struct HistoryEntry: Sendable, Equatable {
 public final class KernelHistory: @unchecked Sendable {
     /// Where the history is kept, or nil for memory only.
     public let file: URL?
-    /// How many cells the file keeps.
+    /// How many cells the file keeps (and memory: the newest ones).
     public let maximumEntries: Int
+    /// How many bytes of result text memory keeps: older cells of a long session keep their source only
+    /// (the file keeps every result).
+    public let maximumOutputBytes: Int
+    /// Bytes of result text in `entries`.
+    private var outputBytes = 0
     private let log: KernelLog
     private let lock = NSLock()
     /// Earlier sessions' cells and this session's, ordered by (session, line); nil until loaded.
@@ -54,9 +59,10 @@ public final class KernelHistory: @unchecked Sendable {
     }
 
     /// A history kept in `file` (nil: in memory only). Nothing is read until it is first needed.
-    public init(file: URL?, maximumEntries: Int = 10_000, log: KernelLog = .standardError) {
+    public init(file: URL?, maximumEntries: Int = 10_000, maximumOutputBytes: Int = 4 << 20, log: KernelLog = .standardError) {
         self.file = file
         self.maximumEntries = maximumEntries
+        self.maximumOutputBytes = maximumOutputBytes
         self.log = log
     }
 
@@ -74,7 +80,29 @@ public final class KernelHistory: @unchecked Sendable {
         defer { lock.unlock() }
         loadIfNeeded()
         entries?.append(HistoryEntry(session: currentSession, line: line, source: source))
+        trimEntries()
         append(["session": .int(currentSession), "line": .int(line), "source": .string(source)])
+    }
+
+    /// Keeps the newest `maximumEntries` cells in memory, as the file keeps them: a long session (each
+    /// cell's source and result text) would otherwise grow without bound. Trimmed a tenth at a time, so
+    /// appending stays amortized O(1).
+    private func trimEntries() {
+        guard let count = entries?.count, count > maximumEntries + max(1, maximumEntries / 10) else { return }
+        outputBytes -= entries![..<(count - maximumEntries)].reduce(0) { $0 + ($1.output?.utf8.count ?? 0) }
+        entries?.removeFirst(count - maximumEntries)
+    }
+
+    /// Drops the result text of the oldest cells until at most three quarters of `maximumOutputBytes` is
+    /// kept (a quarter at a time, so recording stays amortized O(1)).
+    private func trimOutputs() {
+        guard outputBytes > maximumOutputBytes, var kept = entries else { return }
+        entries = nil  // one owner while editing: no copy of the array
+        for index in kept.indices where outputBytes > maximumOutputBytes / 4 * 3 {
+            outputBytes -= kept[index].output?.utf8.count ?? 0
+            kept[index].output = nil
+        }
+        entries = kept
     }
 
     /// Records the `text/plain` result of cell `line` of this session.
@@ -84,7 +112,9 @@ public final class KernelHistory: @unchecked Sendable {
         defer { lock.unlock() }
         loadIfNeeded()
         guard let index = entries?.lastIndex(where: { $0.session == currentSession && $0.line == line }) else { return }
+        outputBytes += kept.utf8.count - (entries?[index].output?.utf8.count ?? 0)
         entries?[index].output = kept
+        trimOutputs()
         append(["session": .int(currentSession), "line": .int(line), "output": .string(kept)])
     }
 
@@ -141,6 +171,10 @@ public final class KernelHistory: @unchecked Sendable {
             let (loaded, lastSession) = Self.parse(Self.readAll(descriptor))
             currentSession = lastSession + 1
             entries = loaded
+            defer {
+                outputBytes = entries?.reduce(0) { $0 + ($1.output?.utf8.count ?? 0) } ?? 0
+                trimOutputs()
+            }
             if loaded.count > maximumEntries {
                 entries = Array(loaded.suffix(maximumEntries))
                 if rewrite(entries ?? [], session: currentSession) { return }

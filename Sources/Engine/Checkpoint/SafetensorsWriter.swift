@@ -92,7 +92,9 @@ public enum AtomicFile {
         } catch {
             throw CheckpointError(folder, "cannot create folder (\(error.localizedDescription))")
         }
-        let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let prefix = ".\(url.lastPathComponent)"
+        StaleTemporaries.remove(in: folder, prefix: prefix)
+        let temporary = folder.appendingPathComponent("\(prefix).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else {
             throw CheckpointError(url, "cannot write (\(String(cString: strerror(errno))))")
@@ -100,18 +102,24 @@ public enum AtomicFile {
         var failure: String?
         data.withUnsafeBytes { raw in
             var written = 0
+            var target = raw.count / 2  // the first half, then the rest: the fault points sit in between
             while written < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + written, raw.count - written)
+                let n = Foundation.write(fd, raw.baseAddress! + written, target - written)
                 if n < 0 {
                     if errno == EINTR { continue }
                     failure = String(cString: strerror(errno))
                     return
                 }
                 written += n
+                if written == target, target < raw.count {
+                    FaultInjection.reached(.filePartial, destination: url)
+                    target = raw.count
+                }
             }
         }
         if failure == nil, fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
         close(fd)
+        if failure == nil { FaultInjection.reached(.fileBeforeRename, destination: url) }
         if let failure {
             unlink(temporary.path)
             throw CheckpointError(url, "write failed (\(failure)); the previous file, if any, is unchanged")

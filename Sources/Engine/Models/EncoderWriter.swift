@@ -28,10 +28,9 @@ public enum EncoderWriter {
     public static let tokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                                 "vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.model", "spiece.model"]
 
-    /// Writes `encoder` to `folder`, all at once: into a temporary folder beside it, then renamed into
-    /// place (a previous folder is replaced only after the new one is complete). `source` is the folder the
-    /// model was loaded from: its config.json is the base of the new one and its tokenizer files are copied.
-    /// `labels` name the head's classes (id2label).
+    /// Writes `encoder` to `folder`, all at once (`AtomicFolder`: a previous folder is replaced only when
+    /// the new one is complete). `source` is the folder the model was loaded from: its config.json is the
+    /// base of the new one and its tokenizer files are copied. `labels` name the head's classes (id2label).
     @discardableResult
     public static func save(_ encoder: Encoder, labels: [String], source: URL, to folder: URL) throws -> Report {
         let linears = encoder.blockLinears + [encoder.pooler, encoder.head?.dense, encoder.head?.output].compactMap { $0 }
@@ -44,28 +43,17 @@ public enum EncoderWriter {
                                     quantization: formats.first.map { ($0, linears.filter { !$0.isQuantized }.map(\.name)) })
 
         let manager = FileManager.default
-        let parent = folder.deletingLastPathComponent()
-        let temporary = parent.appendingPathComponent(".\(folder.lastPathComponent).tmp-\(getpid())")
-        try? manager.removeItem(at: temporary)
-        do {
-            try manager.createDirectory(at: temporary, withIntermediateDirectories: true)
-        } catch {
-            throw CheckpointError(temporary, "cannot create the folder (\(error.localizedDescription))")
-        }
-        do {
+        try AtomicFolder.write(folder) { temporary in
             try AtomicFile.write(config, to: temporary.appendingPathComponent("config.json"))
             try SafetensorsWriter.write(try tensors(encoder), metadata: ["format": "pt"], to: temporary.appendingPathComponent("model.safetensors"))
             for name in tokenizerFiles where manager.fileExists(atPath: source.appendingPathComponent(name).path) {
-                do {
-                    try manager.copyItem(at: source.appendingPathComponent(name), to: temporary.appendingPathComponent(name))
-                } catch {
-                    throw CheckpointError(source.appendingPathComponent(name), "cannot copy the tokenizer file (\(error.localizedDescription))")
+                let file = source.appendingPathComponent(name)
+                let data: Data
+                do { data = try Data(contentsOf: file) } catch {
+                    throw CheckpointError(file, "cannot read the tokenizer file (\(error.localizedDescription))")
                 }
+                try AtomicFile.write(data, to: temporary.appendingPathComponent(name))
             }
-            try replace(folder, with: temporary)
-        } catch {
-            try? manager.removeItem(at: temporary)
-            throw error
         }
         let files = ((try? manager.contentsOfDirectory(atPath: folder.path)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
         let bytes = files.compactMap { try? manager.attributesOfItem(atPath: folder.appendingPathComponent($0).path)[.size] as? Int }.reduce(0, +)
@@ -146,26 +134,5 @@ public enum EncoderWriter {
         case .xlmRoberta: "XLMRobertaForSequenceClassification"
         case .distilbert: "DistilBertForSequenceClassification"
         }
-    }
-
-    /// Moves the finished `temporary` folder to `folder`; an existing folder is set aside first and removed
-    /// only once the new one is in place (restored if the move fails).
-    static func replace(_ folder: URL, with temporary: URL) throws {
-        let manager = FileManager.default
-        var previous: URL?
-        if manager.fileExists(atPath: folder.path) {
-            let aside = folder.deletingLastPathComponent().appendingPathComponent(".\(folder.lastPathComponent).old-\(getpid())")
-            try? manager.removeItem(at: aside)
-            guard rename(folder.path, aside.path) == 0 else {
-                throw CheckpointError(folder, "cannot replace the existing folder (\(String(cString: strerror(errno))))")
-            }
-            previous = aside
-        }
-        guard rename(temporary.path, folder.path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            if let previous { _ = rename(previous.path, folder.path) }
-            throw CheckpointError(folder, "cannot move the finished folder into place (\(reason)); the previous one, if any, is unchanged")
-        }
-        if let previous { try? manager.removeItem(at: previous) }
     }
 }

@@ -14,7 +14,7 @@ import FinchTensor
 public enum AdapterFiles {
     static let keyPrefix = "base_model.model."
 
-    /// Writes the adapter folder (atomically per file). `baseModel` is recorded as base_model_name_or_path.
+    /// Writes the adapter folder as a whole (`AtomicFolder`: the two files change together; other files in it stay). `baseModel` is recorded as base_model_name_or_path.
     public static func save(_ model: LoRAModel, to folder: URL, baseModel: String) throws {
         guard !model.isMerged else { throw PEFTError("unmerge the adapters before saving them") }
         let config = model.configuration
@@ -43,8 +43,10 @@ public enum AdapterFiles {
             "init_lora_weights": true, "inference_mode": true, "revision": NSNull(),
         ]
         let configData = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
-        try SafetensorsWriter.write(tensors, metadata: ["format": "pt"], to: folder.appendingPathComponent("adapter_model.safetensors"))
-        try AtomicFile.write(configData, to: folder.appendingPathComponent("adapter_config.json"))
+        try AtomicFolder.write(folder, keepingOtherFiles: true) { temporary in
+            try SafetensorsWriter.write(tensors, metadata: ["format": "pt"], to: temporary.appendingPathComponent("adapter_model.safetensors"))
+            try AtomicFile.write(configData, to: temporary.appendingPathComponent("adapter_config.json"))
+        }
     }
 
     /// Attaches the adapters of a PEFT folder to `encoder` and loads every saved tensor into place.

@@ -96,10 +96,11 @@ public final class DecoderLoRA: @unchecked Sendable {
             "modules_to_save": model.scoreHead == nil ? NSNull() as Any : ["score"] as Any, "use_dora": configuration.useDoRA,
             "fan_in_fan_out": false, "init_lora_weights": true, "inference_mode": true, "revision": NSNull(),
         ]
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let configData = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
-        try SafetensorsWriter.write(tensors, metadata: ["format": "pt"], to: folder.appendingPathComponent("adapter_model.safetensors"))
-        try AtomicFile.write(configData, to: folder.appendingPathComponent("adapter_config.json"))
+        try AtomicFolder.write(folder, keepingOtherFiles: true) { temporary in
+            try SafetensorsWriter.write(tensors, metadata: ["format": "pt"], to: temporary.appendingPathComponent("adapter_model.safetensors"))
+            try AtomicFile.write(configData, to: temporary.appendingPathComponent("adapter_config.json"))
+        }
     }
 
     /// Attaches the adapters of a PEFT folder to `model` and loads every tensor into place; every key of

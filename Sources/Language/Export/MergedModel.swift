@@ -40,7 +40,8 @@ enum MergedModel {
         return named
     }
 
-    /// Writes the folder; returns the files written. The adapter (if any, and not merged yet) is merged for
+    /// Writes the folder as a whole (`AtomicFolder`: a previous export stays until the new one is complete;
+    /// other files in it are kept); returns the files written. The adapter (if any, and not merged yet) is merged for
     /// the write and unmerged after, so the session is left as it was.
     static func write(encoder: Encoder, adapters: LoRAModel?, baseFolder: URL, labelNames: [String], dtype: SafetensorsDType,
                       to folder: URL) throws -> [String] {
@@ -52,18 +53,23 @@ enum MergedModel {
         if mergeHere { try adapters!.merge() }
         defer { if mergeHere { try? adapters!.unmerge() } }
         let named = try tensors(encoder)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var payloads: [String: SafetensorsWriter.Payload] = [:]
         for (name, tensor) in named { payloads[name] = .float(tensor, dtype) }
-        try SafetensorsWriter.write(payloads, metadata: ["format": "pt"], to: folder.appendingPathComponent("model.safetensors"))
-        try AtomicFile.write(try config(baseFolder: baseFolder, encoder: encoder, labelNames: labelNames, dtype: dtype),
-                             to: folder.appendingPathComponent("config.json"))
+        let configData = try config(baseFolder: baseFolder, encoder: encoder, labelNames: labelNames, dtype: dtype)
         var files = ["config.json", "model.safetensors"]
-        for name in tokenizerFiles {
-            let source = baseFolder.appendingPathComponent(name)
-            guard FileManager.default.fileExists(atPath: source.path) else { continue }
-            try AtomicFile.write(try Data(contentsOf: source), to: folder.appendingPathComponent(name))
-            files.append(name)
+        try AtomicFolder.write(folder, keepingOtherFiles: true) { temporary in
+            try SafetensorsWriter.write(payloads, metadata: ["format": "pt"], to: temporary.appendingPathComponent("model.safetensors"))
+            try AtomicFile.write(configData, to: temporary.appendingPathComponent("config.json"))
+            for name in tokenizerFiles {
+                let source = baseFolder.appendingPathComponent(name)
+                guard FileManager.default.fileExists(atPath: source.path) else { continue }
+                let data: Data
+                do { data = try Data(contentsOf: source) } catch {
+                    throw CheckpointError(source, "cannot read the tokenizer file (\(error.localizedDescription))")
+                }
+                try AtomicFile.write(data, to: temporary.appendingPathComponent(name))
+                files.append(name)
+            }
         }
         return files
     }
