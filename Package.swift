@@ -14,6 +14,8 @@ let package = Package(
     products: [
         .executable(name: "finch", targets: ["finch"]),
         .library(name: "FinchEngine", targets: ["FinchTensor", "FinchCheckpoint", "FinchModels", "FinchPEFT", "FinchOptim", "FinchTokenizers"]),
+        /// Every module that parses outside input; the libFuzzer targets in Fuzz/ link it.
+        .library(name: "FinchParsers", targets: ["FinchLanguage", "FinchKernel", "FinchCheckpoint", "FinchTokenizers", "FinchData"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

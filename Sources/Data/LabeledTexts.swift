@@ -17,7 +17,15 @@ public struct LabeledTexts: Sendable, Equatable {
     /// is an error naming the row), else the distinct values sorted (numerically when all are integers).
     public init(table: Table, text: String, label: String, labelNames given: [String]? = nil) throws {
         let textIndex = try table.columnIndex(text), labelIndex = try table.columnIndex(label)
+        for column in [text, label] {
+            if let row = table.firstStructuredRow[column] {
+                throw DataError(table.source, "line \(table.lines[row]), column \"\(column)\": a JSON object or array where text is expected")
+            }
+        }
         let values = table.rows.map { $0[labelIndex] }
+        if let row = values.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            throw DataError(table.source, "line \(table.lines[row]), column \"\(label)\": the label is empty; every row needs one")
+        }
         let names: [String]
         if let given {
             names = given
@@ -33,7 +41,7 @@ public struct LabeledTexts: Sendable, Equatable {
         labels.reserveCapacity(values.count)
         for (row, value) in values.enumerated() {
             guard let id = ids[value] else {
-                throw DataError(table.source, "line \(table.lines[row]): label \"\(value)\" is not one of \(names.joined(separator: ", "))")
+                throw DataError(table.source, "line \(table.lines[row]), column \"\(label)\": label \"\(value)\" is not one of \(names.joined(separator: ", "))")
             }
             labels.append(id)
         }

@@ -8,12 +8,16 @@ public struct Table: Sendable, Equatable {
     public let source: String
     /// The file line each row started on (1-based), for messages that point at a row.
     public let lines: [Int]
+    /// JSON lines only: per column, the first row whose value was an object or an array (kept as JSON
+    /// text, which a `messages` column wants but a text or label column must refuse).
+    public let firstStructuredRow: [String: Int]
 
-    public init(columns: [String], rows: [[String]], source: String, lines: [Int]? = nil) {
+    public init(columns: [String], rows: [[String]], source: String, lines: [Int]? = nil, firstStructuredRow: [String: Int] = [:]) {
         self.columns = columns
         self.rows = rows
         self.source = source
         self.lines = lines ?? rows.indices.map { $0 + 2 }
+        self.firstStructuredRow = firstStructuredRow
     }
 
     /// The file formats Finch reads.
@@ -40,11 +44,22 @@ public struct Table: Sendable, Equatable {
         do { data = try Data(contentsOf: url) } catch {
             throw DataError(url.path, FileManager.default.fileExists(atPath: url.path) ? "cannot be read (\(error.localizedDescription))" : "file not found")
         }
-        guard let text = String(data: data, encoding: .utf8) else { throw DataError(url.path, "is not UTF-8 text") }
+        return try parse(data, format: format, source: url.path)
+    }
+
+    /// Parses the bytes of a file in `format`; `source` names it in errors. Refuses, naming the line and
+    /// column: bytes that are not UTF-8, ragged rows, empty or repeated column names, more than
+    /// `TableLimits.maximumColumns` columns, a field over `TableLimits.maximumFieldBytes`, and files
+    /// without a header or without rows.
+    public static func parse(_ data: Data, format: Format, source: String) throws -> Table {
+        let text = try TableLimits.decodeUTF8(data, source: source)
+        guard text.contains(where: { !$0.isWhitespace }) else {
+            throw DataError(source, data.isEmpty ? "empty file: expected a header row" : "only blank lines: expected a header row")
+        }
         switch format {
-        case .tsv: return try DelimitedParser(text: text, source: url.path, separator: "\t", quoted: false).table()
-        case .csv: return try DelimitedParser(text: text, source: url.path, separator: ",", quoted: true).table()
-        case .jsonl: return try readJSONLines(text, source: url.path)
+        case .tsv: return try DelimitedParser(text: text, source: source, separator: "\t", quoted: false).table()
+        case .csv: return try DelimitedParser(text: text, source: source, separator: ",", quoted: true).table()
+        case .jsonl: return try readJSONLines(text, source: source)
         }
     }
 
@@ -58,7 +73,7 @@ public struct Table: Sendable, Equatable {
 
     /// JSON lines: one object per line; columns in order of first appearance, each object's keys sorted.
     private static func readJSONLines(_ text: String, source: String) throws -> Table {
-        var columns: [String] = [], index: [String: Int] = [:]
+        var columns: [String] = [], index: [String: Int] = [:], firstStructuredRow: [String: Int] = [:]
         var records: [[String: String]] = [], lines: [Int] = []
         for (offset, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -68,14 +83,26 @@ public struct Table: Sendable, Equatable {
             }
             var record: [String: String] = [:]
             for (key, value) in object.sorted(by: { $0.key < $1.key }) {
-                if index[key] == nil { index[key] = columns.count; columns.append(key) }
-                record[key] = cellText(value)
+                if index[key] == nil {
+                    guard !key.isEmpty else { throw DataError(source, "line \(offset + 1): a key is empty; every column needs a name") }
+                    guard columns.count < TableLimits.maximumColumns else {
+                        throw DataError(source, "line \(offset + 1): more than \(TableLimits.maximumColumns) distinct keys (the limit on columns)")
+                    }
+                    index[key] = columns.count
+                    columns.append(key)
+                }
+                if value is [Any] || value is [String: Any], firstStructuredRow[key] == nil { firstStructuredRow[key] = records.count }
+                let cell = cellText(value)
+                try TableLimits.checkField(cell, line: offset + 1, column: key, source: source)
+                record[key] = cell
             }
             records.append(record)
             lines.append(offset + 1)
         }
         guard !records.isEmpty else { throw DataError(source, "no rows") }
-        return Table(columns: columns, rows: records.map { r in columns.map { r[$0] ?? "" } }, source: source, lines: lines)
+        guard !columns.isEmpty else { throw DataError(source, "line \(lines[0]): every object is empty ({}): no columns to read") }
+        return Table(columns: columns, rows: records.map { r in columns.map { r[$0] ?? "" } }, source: source, lines: lines,
+                     firstStructuredRow: firstStructuredRow)
     }
 
     private static func cellText(_ value: Any) -> String {
@@ -87,58 +114,6 @@ public struct Table: Sendable, Equatable {
             let data = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])) ?? Data()
             return String(decoding: data, as: UTF8.self)
         }
-    }
-}
-
-/// Delimited text: a header row, then one record per line (CSV quoting per RFC 4180 when `quoted`).
-struct DelimitedParser {
-    let text: String
-    let source: String
-    let separator: Character
-    let quoted: Bool
-
-    func table() throws -> Table {
-        var records: [[String]] = [], lines: [Int] = []
-        var field = "", record: [String] = []
-        var inQuotes = false, line = 1, recordLine = 1, afterQuote = false
-        func endRecord() {
-            record.append(field)
-            field = ""
-            if !(record.count == 1 && record[0].isEmpty) { records.append(record); lines.append(recordLine) }
-            record = []
-        }
-        var iterator = text.makeIterator()
-        while let c = iterator.next() {
-            if inQuotes {
-                if c == "\"" { inQuotes = false; afterQuote = true } else { field.append(c); if c == "\n" || c == "\r\n" { line += 1 } }
-                continue
-            }
-            if quoted, c == "\"" {
-                if field.isEmpty && !afterQuote { inQuotes = true; continue }
-                if afterQuote { field.append("\""); inQuotes = true; afterQuote = false; continue }
-                throw DataError(source, "line \(line): a quote inside an unquoted field (quote the whole field and double the quote)")
-            }
-            afterQuote = false
-            if c == separator {
-                record.append(field)
-                field = ""
-            } else if c == "\n" || c == "\r\n" {
-                endRecord()
-                line += 1
-                recordLine = line
-            } else if c != "\r" {
-                field.append(c)
-            }
-        }
-        if inQuotes { throw DataError(source, "line \(recordLine): unterminated quoted field") }
-        if !field.isEmpty || !record.isEmpty { endRecord() }
-        guard let header = records.first else { throw DataError(source, "empty file: expected a header row") }
-        let body = Array(records.dropFirst())
-        for (row, fields) in body.enumerated() where fields.count != header.count {
-            throw DataError(source, "line \(lines[row + 1]): expected \(header.count) fields (\(header.joined(separator: ", "))), found \(fields.count)")
-        }
-        guard !body.isEmpty else { throw DataError(source, "no rows after the header") }
-        return Table(columns: header, rows: body, source: source, lines: Array(lines.dropFirst()))
     }
 }
 

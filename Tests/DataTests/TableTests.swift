@@ -37,7 +37,7 @@ func writeTemporary(_ text: String, name: String) throws -> URL {
     }
 
     @Test(arguments: [
-        ("t.tsv", "a\tb\n1\t2\n3\n", "line 3: expected 2 fields (a, b), found 1"),
+        ("t.tsv", "a\tb\n1\t2\n3\n", "line 3: expected 2 fields (a, b), found 1: no value for column \"b\""),
         ("t.csv", "a,b\n\"open,2\n", "line 2: unterminated quoted field"),
         ("t.csv", "a,b\nx\"y,2\n", "line 2: a quote inside an unquoted field (quote the whole field and double the quote)"),
         ("t.jsonl", "{\"a\": 1}\n[1]\n", "line 2: not a JSON object"),
@@ -59,7 +59,7 @@ func writeTemporary(_ text: String, name: String) throws -> URL {
         #expect(throws: DataError(url.path, "label \"pos\" is listed twice in the label names (pos, neg, pos)")) {
             try LabeledTexts(table: table, text: "text", label: "label", labelNames: ["pos", "neg", "pos"])
         }
-        #expect(throws: DataError(url.path, "line 3: label \"bad\" is not one of pos, neg")) {
+        #expect(throws: DataError(url.path, "line 3, column \"label\": label \"bad\" is not one of pos, neg")) {
             try LabeledTexts(table: table, text: "text", label: "label", labelNames: ["pos", "neg"])
         }
         #expect(throws: DataError(url.deletingLastPathComponent().appendingPathComponent("nope.tsv").path, "file not found")) {

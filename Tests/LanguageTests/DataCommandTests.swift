@@ -45,7 +45,7 @@ struct DataCommandTests {
         #expect(interpreter.dataset.labelNames == ["positive", "neutral", "negative"])
         let missing = run(interpreter, "data load \"\(restaurant)\" label=class_label labels=[negative, positive]")
         #expect(missing.failure?.rendered == """
-            cell[1]:1:70: error: line 17: label "neutral" is not one of negative, positive
+            cell[1]:1:70: error: bengali-absa/restaurant_dev.tsv: line 17, column "class_label": label "neutral" is not one of negative, positive
             data load "bengali-absa/restaurant_dev.tsv" label=class_label labels=[negative, positive]
                                                                                  ^~~~~~~~~~~~~~~~~~~~
             """)

@@ -76,10 +76,16 @@ public struct DecoderConfig: Sendable, Equatable, Codable {
             throw CheckpointError(url, "not valid JSON (\(error.localizedDescription))")
         }
         guard let json = object as? [String: Any] else { throw CheckpointError(url, "top level is not a JSON object") }
-        func int(_ key: String) throws -> Int {
-            guard let value = json[key] as? NSNumber, value.doubleValue == value.doubleValue.rounded(), value.intValue > 0 else {
+        return try parse(json, url: url)
+    }
+
+    /// Interprets a parsed config.json; every error names `url` and the key.
+    public static func parse(_ json: [String: Any], url: URL) throws -> DecoderConfig {
+        func int(_ key: String, limit: Int = ConfigReader.maximumSize) throws -> Int {
+            guard let value = json[key] as? NSNumber, value.doubleValue == value.doubleValue.rounded(), value.doubleValue >= 1 else {
                 throw CheckpointError(url, "key \"\(key)\" must be a positive integer (found \(json[key].map { "\($0)" } ?? "nothing"))")
             }
+            guard value.doubleValue <= Double(limit) else { throw CheckpointError(url, "key \"\(key)\" is \(value); Finch reads at most \(limit)") }
             return value.intValue
         }
         func number(_ key: String) -> Double? { (json[key] as? NSNumber)?.doubleValue }
@@ -108,11 +114,11 @@ public struct DecoderConfig: Sendable, Equatable, Codable {
         else { eos = [] }
         let config = DecoderConfig(
             modelType: type, vocabularySize: try int("vocab_size"), hiddenSize: hidden,
-            intermediateSize: try int("intermediate_size"), layerCount: try int("num_hidden_layers"), headCount: heads,
+            intermediateSize: try int("intermediate_size"), layerCount: try int("num_hidden_layers", limit: ConfigReader.maximumLayers), headCount: heads,
             keyValueHeadCount: json["num_key_value_heads"] is NSNumber ? try int("num_key_value_heads") : heads,
             headSize: json["head_dim"] is NSNumber ? try int("head_dim") : nil,
             rmsNormEpsilon: Float(number("rms_norm_eps") ?? 1e-6), ropeTheta: ropeTheta,
-            maxPositions: (json["max_position_embeddings"] as? NSNumber)?.intValue ?? 2048,
+            maxPositions: json["max_position_embeddings"] is NSNumber ? try int("max_position_embeddings") : 2048,
             tiesEmbeddings: json["tie_word_embeddings"] as? Bool ?? false,
             attentionBias: type == "qwen2" ? true : json["attention_bias"] as? Bool ?? false,
             outputBias: type == "qwen2" ? false : nil,
@@ -129,7 +135,10 @@ public struct DecoderConfig: Sendable, Equatable, Codable {
         guard headCount > 0, keyValueHeadCount > 0, headCount % keyValueHeadCount == 0 else {
             throw CheckpointError(source, "\(headCount) attention heads cannot be shared by \(keyValueHeadCount) key/value heads")
         }
-        guard headSize % 2 == 0 else { throw CheckpointError(source, "head size \(headSize) must be even for rotary embeddings") }
+        guard headSize > 0, headSize % 2 == 0 else { throw CheckpointError(source, "head size \(headSize) must be positive and even for rotary embeddings") }
+        guard queryWidth <= ConfigReader.maximumSize else {
+            throw CheckpointError(source, "\(headCount) heads × head size \(headSize) is wider than Finch reads (\(ConfigReader.maximumSize))")
+        }
     }
 
     /// Width of the query projection (heads × head size) and of the key/value projections.

@@ -126,7 +126,7 @@ public struct EncoderConfig: Sendable, Equatable, Codable {
             family: family,
             vocabularySize: vocabularySize,
             hiddenSize: hidden,
-            layerCount: try reader.positiveInt(isDistil ? "n_layers" : "num_hidden_layers"),
+            layerCount: try reader.positiveInt(isDistil ? "n_layers" : "num_hidden_layers", limit: ConfigReader.maximumLayers),
             headCount: heads,
             intermediateSize: try reader.positiveInt(isDistil ? "hidden_dim" : "intermediate_size"),
             maxPositions: try reader.positiveInt("max_position_embeddings"),
@@ -141,6 +141,15 @@ public struct EncoderConfig: Sendable, Equatable, Codable {
         config.attentionDropout = Float(try reader.optionalDouble(isDistil ? "attention_dropout" : "attention_probs_dropout_prob") ?? 0.1)
         config.classifierDropout = Float(try reader.optionalDouble(isDistil ? "seq_classif_dropout" : "classifier_dropout")
                                          ?? Double(config.hiddenDropout))
+        guard (0...ConfigReader.maximumSize).contains(config.typeVocabularySize) else {
+            throw CheckpointError(url, "key \"type_vocab_size\" is \(config.typeVocabularySize); it must be 0...\(ConfigReader.maximumSize)")
+        }
+        guard (0..<vocabularySize).contains(config.padTokenId) else {
+            throw CheckpointError(url, "key \"pad_token_id\" is \(config.padTokenId), outside the vocabulary 0..<\(vocabularySize)")
+        }
+        guard config.usablePositions > 0 else {
+            throw CheckpointError(url, "key \"max_position_embeddings\" is \(config.maxPositions), which leaves no positions after the padding offset \(config.padTokenId + 1)")
+        }
         for (name, rate) in [("hidden dropout", config.hiddenDropout), ("attention dropout", config.attentionDropout),
                              ("classifier dropout", config.classifierDropout)] where !(0..<1).contains(rate) {
             throw CheckpointError(url, "\(name) \(rate) is outside [0, 1)")
@@ -168,15 +177,24 @@ struct ConfigReader {
 
     func optionalInt(_ key: String) throws -> Int? {
         guard let value = json[key], !(value is NSNull) else { return nil }
-        guard let number = value as? NSNumber, !number.isBoolean, number.doubleValue == number.doubleValue.rounded() else {
+        guard let number = value as? NSNumber, !number.isBoolean, number.doubleValue == number.doubleValue.rounded(),
+              abs(number.doubleValue) < 9.2e18 else {
             throw CheckpointError(url, "key \"\(key)\" should be an integer, found \(value)")
         }
         return number.intValue
     }
 
-    func positiveInt(_ key: String) throws -> Int {
+    /// The largest width, vocabulary or context a config may give (2^24 = 16,777,216): past every real model,
+    /// and small enough that parameter counts cannot overflow.
+    static let maximumSize = 1 << 24
+    /// The most layers a config may give.
+    static let maximumLayers = 1024
+
+    /// A positive integer of at most `limit` (default `maximumSize`).
+    func positiveInt(_ key: String, limit: Int = maximumSize) throws -> Int {
         guard let value = try optionalInt(key) else { throw CheckpointError(url, "missing key \"\(key)\"") }
         guard value > 0 else { throw CheckpointError(url, "key \"\(key)\" must be positive, found \(value)") }
+        guard value <= limit else { throw CheckpointError(url, "key \"\(key)\" is \(value); Finch reads at most \(limit)") }
         return value
     }
 

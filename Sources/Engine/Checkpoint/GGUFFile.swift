@@ -22,16 +22,24 @@ public final class GGUFFile: @unchecked Sendable {
     private let tensorIndex: [String: Int]
 
     /// Opens and validates a file; the data is memory-mapped, not read.
-    public init(contentsOf url: URL) throws {
-        self.url = url
+    public convenience init(contentsOf url: URL) throws {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw CheckpointError(url, "file not found")
         }
+        let mapped: Data
         do {
             mapped = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
             throw CheckpointError(url, "cannot be read (\(error.localizedDescription))")
         }
+        try self.init(contents: mapped, url: url)
+    }
+
+    /// Validates the bytes of a GGUF file already in memory; `url` names it in errors.
+    public init(contents: Data, url: URL) throws {
+        self.url = url
+        // Offsets below count from the first byte: a slice of a larger Data is copied to start at 0.
+        mapped = contents.startIndex == 0 ? contents : Data(contents)
         let layout = try mapped.withUnsafeBytes { try GGUFLayout(bytes: $0, url: url) }
         version = layout.version
         metadata = layout.metadata

@@ -52,7 +52,10 @@ struct GGUFLayout {
         }
         let (end, overflow) = reader.offset.addingReportingOverflow(alignment - 1)
         dataOffset = overflow ? Int.max : end / alignment * alignment
-        let dataSize = max(0, bytes.count - dataOffset)
+        guard entries.isEmpty || dataOffset <= bytes.count else {
+            throw CheckpointError(url, "the data section would start at byte \(dataOffset) (the tensor table's end, \(reader.offset), rounded up to the alignment \(alignment)) but the file has \(bytes.count) bytes (file truncated?)")
+        }
+        let dataSize = bytes.count - dataOffset
         tensors = try entries.map { try validate($0, dataSize: dataSize) }
         try checkOverlaps()
     }

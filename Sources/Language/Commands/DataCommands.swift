@@ -26,8 +26,11 @@ enum DataCommands {
         ],
         details: """
         Replaces the loaded data and forgets its splits and folds. Prints the rows, the columns and the label \
-        balance. A text or label column that is not given must be called "text" or "label". A label outside \
-        labels=[...] is an error naming its line.
+        balance. A text or label column that is not given must be called "text" or "label". A file is refused, \
+        naming the line and column and keeping the data loaded before, when it is empty or only a header, has \
+        bytes that are not UTF-8, a row with more or fewer fields than the header, an empty or repeated column \
+        name, more than 10,000 columns, a field over 1 MiB, an empty label, a label outside labels=[...], or a \
+        JSON object or array where a text or label is expected.
         """,
         example: """
         data load "bengali-absa/restaurant_dev.tsv" text=text label=class_label labels=[negative, neutral, positive]
@@ -38,7 +41,7 @@ enum DataCommands {
         do {
             table = try Table.read(url, format: call.string("format").flatMap(Table.Format.init(rawValue:)))
         } catch let error as DataError {
-            throw call.error(error.problem, at: "file")
+            throw call.error("\(call.string("file")!): \(error.problem)", at: "file")
         }
         if CausalCommands.wantsGenerativeData(call, table: table) { return try CausalCommands.loadGenerative(call, table: table) }
         let textColumn = try column(call, option: "text", in: table)
@@ -48,7 +51,7 @@ enum DataCommands {
         do {
             rows = try LabeledTexts(table: table, text: textColumn, label: labelColumn, labelNames: given)
         } catch let error as DataError {
-            throw call.error(error.problem, at: given == nil ? "file" : "labels")
+            throw call.error("\(call.string("file")!): \(error.problem)", at: given == nil ? "file" : "labels")
         }
         let session = call.dataset
         session.reset()
