@@ -33,8 +33,11 @@ let package = Package(
             linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("sentencepiece_train"), .linkedLibrary("stdc++")]
         ),
 
+        /// Hand-written kernels for instruction sets Swift cannot name (AVX512-BF16), chosen at run time.
+        .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+
         // Engine
-        .target(name: "FinchTensor", dependencies: ["CBLAS"], path: "Sources/Engine/Tensor", swiftSettings: numericSettings),
+        .target(name: "FinchTensor", dependencies: ["CBLAS", "CKernels"], path: "Sources/Engine/Tensor", swiftSettings: numericSettings),
         .target(name: "FinchCheckpoint", dependencies: ["FinchTensor"], path: "Sources/Engine/Checkpoint", swiftSettings: numericSettings),
         .target(name: "FinchQuantization", dependencies: ["FinchTensor"], path: "Sources/Engine/Quantization", swiftSettings: numericSettings),
         .target(name: "FinchModels", dependencies: ["FinchTensor", "FinchCheckpoint", "FinchQuantization"], path: "Sources/Engine/Models", swiftSettings: numericSettings),

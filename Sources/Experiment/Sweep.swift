@@ -131,9 +131,9 @@ public enum ClassifierTrial {
     public static func make(modelFolder: URL, tokenizer: any Tokenizer, train: LabeledTexts, validation: LabeledTexts,
                             baseOptions: TrainingOptions = TrainingOptions(), baseLoRA: LoRAConfiguration? = nil,
                             baseQuantization: FourBitFormat? = nil, withoutLoRA: BaseTraining = .full,
-                            cancellation: CancellationToken? = nil) -> TrialRunner {
+                            precision: FrozenPrecision = .fp32, cancellation: CancellationToken? = nil) -> TrialRunner {
         let run = make(modelFolder: modelFolder, tokenizer: tokenizer, baseOptions: baseOptions, baseLoRA: baseLoRA,
-                       baseQuantization: baseQuantization, withoutLoRA: withoutLoRA, cancellation: cancellation)
+                       baseQuantization: baseQuantization, withoutLoRA: withoutLoRA, precision: precision, cancellation: cancellation)
         return { configuration in try run(configuration, train, validation) }
     }
 
@@ -144,13 +144,16 @@ public enum ClassifierTrial {
     /// The validation rows go to the trainer only when `evalEvery` is set, for early stopping and keep-the-best.
     /// With `baseQuantization` (QLoRA) the LoRA targets' base weights are held in 4 bits first.
     /// A cancelled `cancellation` stops the trial's training within a step and the trial throws "interrupted".
+    /// Frozen weights compute in `precision`.
     public static func make(modelFolder: URL, tokenizer: any Tokenizer, baseOptions: TrainingOptions = TrainingOptions(),
                             baseLoRA: LoRAConfiguration? = nil, baseQuantization: FourBitFormat? = nil,
-                            withoutLoRA: BaseTraining = .full, cancellation: CancellationToken? = nil) -> FoldTrialRunner {
+                            withoutLoRA: BaseTraining = .full, precision: FrozenPrecision = .fp32,
+                            cancellation: CancellationToken? = nil) -> FoldTrialRunner {
         { configuration, train, validation in
             var options = baseOptions, lora = baseLoRA
             try apply(configuration, to: &options, lora: &lora)
             let encoder = try EncoderLoader.load(folder: modelFolder, task: .classify(labels: train.labelNames.count, seed: options.seed))
+            try encoder.setFrozenPrecision(precision)
             if let lora, let baseQuantization { _ = try QLoRA.quantize(encoder, targets: lora.targets, format: baseQuantization) }
             let adapters = try lora.map { try LoRAModel(encoder: encoder, configuration: $0, seed: options.seed) }
             let trainer = try ClassifierTrainer(encoder: encoder, tokenizer: tokenizer,

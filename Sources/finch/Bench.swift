@@ -6,6 +6,8 @@ import FinchOptim
 import FinchPEFT
 import FinchTensor
 
+extension FrozenPrecision: ExpressibleByArgument {}
+
 /// What `finch bench` measures.
 enum BenchMode: String, CaseIterable, ExpressibleByArgument {
     case inference
@@ -44,6 +46,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Sequences per pass (default: 32 for inference, 16 for training).") var batch: Int?
     @Option(help: "Tokens per sequence (no padding).") var seq = 128
     @Option(help: "Threads for Finch's BLAS and for torch.") var threads = 1
+    @Option(help: "Precision of Finch's products with frozen weights: fp32, or bf16 (AVX512-BF16; PyTorch stays fp32).")
+    var precision: FrozenPrecision = .fp32
     @Option(help: "Interleaved rounds (the median round is reported).") var rounds = 5
     @Option(help: "Passes per round.") var passes = 2
     @Option(help: "Python with torch, transformers and peft (default: .venv/bin/python if present, else python3).") var python: String?
@@ -57,7 +61,7 @@ struct Bench: ParsableCommand {
             var lines: [String] = []
             for m in mode {
                 var arguments = ["bench", "--mode", m.rawValue, "--model", folder.path, "--seq", "\(seq)", "--threads", "\(threads)",
-                                 "--rounds", "\(rounds)", "--passes", "\(passes)", "--json"]
+                                 "--rounds", "\(rounds)", "--passes", "\(passes)", "--precision", precision.rawValue, "--json"]
                 if let batch { arguments += ["--batch", "\(batch)"] }
                 if let python { arguments += ["--python", python] }
                 if finchOnly { arguments.append("--finch-only") }
@@ -74,6 +78,7 @@ struct Bench: ParsableCommand {
     /// Measures one mode in this process; returns its JSON line.
     func measure(_ mode: BenchMode, folder: URL) throws -> String {
         Threads.setCount(threads)
+        try precision.checkAvailable()
         let batchSize = batch ?? mode.defaultBatch
         let peak = measureSgemmPeak()
         let pass = try finchPass(mode, folder: folder, batch: batchSize)
@@ -104,7 +109,7 @@ struct Bench: ParsableCommand {
         }
         reference?.close()
         let flops = pass.flops
-        let finch = Measurement(name: "Finch", secondsPerPass: median(finchRounds), flops: flops, peakRSSKiB: peakResidentKiB())
+        let finch = Measurement(name: precision == .fp32 ? "Finch" : "Finch \(precision.rawValue)", secondsPerPass: median(finchRounds), flops: flops, peakRSSKiB: peakResidentKiB())
         let torch = torchRounds.isEmpty ? nil
             : Measurement(name: "PyTorch \(torchVersion)", secondsPerPass: median(torchRounds), flops: flops, peakRSSKiB: torchRSS)
         let title = "\(mode.title) — \(folder.lastPathComponent), batch \(batchSize), seq \(seq), \(threads) thread(s), \(rounds) interleaved rounds of \(passes) passes"
@@ -123,11 +128,13 @@ extension Bench {
         let input = benchmarkBatch(batch: batch, seq: seq)
         if mode == .inference {
             let encoder = try EncoderLoader.load(folder: folder, task: .embed)
+            try encoder.setFrozenPrecision(precision)
             let activations = EncoderActivations(config: encoder.config, keepsEveryLayer: false)
             return FinchPass(run: { try encoder.forward(input, activations: activations) },
                              flops: encoderFlops(encoder.config, batch: batch, seq: seq).total)
         }
         let encoder = try EncoderLoader.load(folder: folder, task: .classify(labels: 3, seed: 0))
+        try encoder.setFrozenPrecision(precision)
         let parameters: [Parameter]
         var lora: LoRAModel?
         switch mode {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import FinchLanguage
+import FinchTensor
 import FinchModels
 import TestSupport
 
@@ -167,6 +168,34 @@ final class InterruptingHost: LanguageHost {
         let similarities = try #require(embed.json?["similarities"]?.array)
         #expect(abs((similarities[0].array?[0].number ?? 0) - 1) < 1e-5)
         #expect(embed.plain.contains("আমি খুব খুশি"))
+    }
+
+    @Test(.enabled(if: FrozenPrecision.bf16Available, "this CPU has no AVX512-BF16"))
+    func precisionBF16MovesEmbeddingsAsLittleAsBF16Should() throws {
+        _ = try TestPaths.model("all-MiniLM-L6-v2")
+        let interpreter = makeInterpreter()
+        #expect(run(interpreter, "precision").json?["precision"] == "fp32")
+        try check(run(interpreter, "model load \"all-MiniLM-L6-v2\" task=embed"))
+        func vectors() throws -> [[Double]] {
+            let embed = run(interpreter, "embed \"the film was wonderful\" \"a dull, slow story\"")
+            try check(embed)
+            return try #require(embed.json?["embeddings"]?.array).map { $0.array!.map { $0.number! } }
+        }
+        let fp32 = try vectors()
+        #expect(run(interpreter, "precision bf16").plain == "precision bf16 (bf16 available)")
+        let bf16 = try vectors()
+        // A reload keeps the precision.
+        try check(run(interpreter, "model load \"all-MiniLM-L6-v2\" task=embed"))
+        #expect(try vectors() == bf16)
+        for (a, b) in zip(fp32, bf16) {
+            let cosine = zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } / (a.reduce(0) { $0 + $1 * $1 }.squareRoot() * b.reduce(0) { $0 + $1 * $1 }.squareRoot())
+            #expect(cosine > 0.999, "bf16 keeps the direction: cosine \(cosine)")
+            #expect(a != b, "bf16 changes the last bits")
+        }
+        try check(run(interpreter, "precision fp32"))
+        #expect(try vectors() == fp32, "fp32 again gives the fp32 numbers exactly")
+        let failure = try #require(run(interpreter, "precision fp16").failure)
+        #expect(failure.diagnostic.message == "'mode' cannot be 'fp16'")
     }
 
     @Test func aMistypedLoRAKeepsTheTrainedAdapterAndAMergedOneCannotTrain() throws {

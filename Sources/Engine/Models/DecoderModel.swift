@@ -35,6 +35,13 @@ public final class DecoderModel: @unchecked Sendable {
     /// Every linear layer of the blocks, in module order (what `all-linear` adapts).
     public var blockLinears: [Linear] { layers.flatMap(\.linears) }
 
+    /// Sets how every linear layer (blocks and heads; a tied LM head stays fp32) computes with its frozen
+    /// weight (see `FrozenPrecision`).
+    public func setFrozenPrecision(_ precision: FrozenPrecision) throws {
+        try precision.checkAvailable()
+        for linear in blockLinears + [lmHead, scoreHead].compactMap({ $0 }) { linear.precision = precision }
+    }
+
     /// Every RMSNorm, in module order.
     public var norms: [RMSNorm] { layers.flatMap { [$0.attentionNorm, $0.mlpNorm] } + [norm] }
 

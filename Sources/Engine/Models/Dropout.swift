@@ -21,6 +21,13 @@ public final class Dropout: @unchecked Sendable {
         self.init(seed: seed, hidden: config.hiddenDropout, attention: config.attentionDropout, classifier: config.classifierDropout)
     }
 
+    /// A fresh mask at `rate` (0, or 1 / (1 − rate) for kept values) into `mask`, drawing from the stream
+    /// exactly as `apply` does.
+    public func drawMask(_ mask: UnsafeMutablePointer<Float>, count: Int, rate: Float) {
+        let keep = 1 / (1 - rate)
+        for i in 0..<count { mask[i] = random.nextUniform() < rate ? 0 : keep }
+    }
+
     /// x ← x ⊙ mask with a fresh mask at `rate`, written into `mask`.
     public func apply(_ x: UnsafeMutablePointer<Float>, mask: UnsafeMutablePointer<Float>, count: Int, rate: Float) {
         let keep = 1 / (1 - rate)

@@ -41,8 +41,7 @@ public final class EncoderLayer: @unchecked Sendable {
                               mean: saved.attentionMean, rstd: saved.attentionRstd)
         // f = act(a · W1ᵀ + b1); y = LN(a + f · W2ᵀ + b2)
         intermediate.forward(saved.attentionOut, rows: tokens, into: saved.ffnPre)
-        saved.ffnAct.update(from: saved.ffnPre, count: tokens * inner)
-        Activations.apply(activation, saved.ffnAct, count: tokens * inner)
+        Activations.apply(activation, copying: saved.ffnPre, into: saved.ffnAct, rows: tokens, width: inner)
         output.forward(saved.ffnAct, rows: tokens, into: saved.outputSum)
         if let dropout, let masks, dropout.hidden > 0 {
             dropout.apply(saved.outputSum, mask: masks.ffnOutput, count: tokens * hidden, rate: dropout.hidden)
@@ -68,7 +67,7 @@ extension EncoderLayer {
         scratch.attentionOut.update(from: scratch.outputSum, count: tokens * hidden)
         if let masks, dropout!.hidden > 0 { Kernels.multiply(scratch.outputSum, by: masks.ffnOutput, count: tokens * hidden) }
         output.backward(saved.ffnAct, outputGradient: scratch.outputSum, rows: tokens, inputGradient: scratch.ffn)
-        Activations.backward(activation, input: saved.ffnPre, gradient: scratch.ffn, count: tokens * intermediate.outFeatures)
+        Activations.backward(activation, input: saved.ffnPre, gradient: scratch.ffn, rows: tokens, width: intermediate.outFeatures)
         intermediate.backward(saved.attentionOut, outputGradient: scratch.ffn, rows: tokens,
                               inputGradient: scratch.attentionOut, accumulateInput: true)
         attentionNorm.backward(saved.attentionSum, outputGradient: scratch.attentionOut, rows: tokens,
@@ -103,6 +102,27 @@ public enum Activations {
         case .gelu: Kernels.geluInPlace(x, count: count)
         case .geluTanh: Kernels.geluTanhInPlace(x, count: count)
         case .relu: for i in 0..<count where x[i] < 0 { x[i] = 0 }
+        }
+    }
+
+    /// y[rows, width] = act(x), the rows split across `Threads.count` threads.
+    public static func apply(_ activation: Activation, copying x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+                             rows: Int, width: Int) {
+        let buffers = Shared((x, y))
+        Parallel.forEachChunk(rows) { chunk in
+            let (x, y) = buffers.value, start = chunk.lowerBound * width, count = chunk.count * width
+            (y + start).update(from: x + start, count: count)
+            apply(activation, y + start, count: count)
+        }
+    }
+
+    /// dy[rows, width] ← dy ⊙ act'(x), the rows split across `Threads.count` threads.
+    public static func backward(_ activation: Activation, input x: UnsafePointer<Float>,
+                                gradient dy: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+        let buffers = Shared((x, dy))
+        Parallel.forEachChunk(rows) { chunk in
+            let (x, dy) = buffers.value, start = chunk.lowerBound * width
+            backward(activation, input: x + start, gradient: dy + start, count: chunk.count * width)
         }
     }
 

@@ -12,17 +12,29 @@ public final class Linear: @unchecked Sendable {
     public let name: String
     /// The fp32 weight [out, in]; empty (no elements) while the weight is held in `quantized`.
     public var weight: Tensor {
-        didSet { if weight.count > 0 { quantized = nil } }
+        didSet {
+            if weight.count > 0 { quantized = nil }
+            bf16Weight = nil
+        }
     }
     public var bias: Tensor?
     /// The frozen weight in 4 bits, when quantized.
     public private(set) var quantized: FourBitTensor?
     /// Gradient of the weight, accumulated by `backward`; nil while the weight is frozen.
-    public var weightGradient: Tensor?
+    public var weightGradient: Tensor? {
+        didSet { if weightGradient != nil { bf16Weight = nil } }
+    }
     /// Gradient of the bias, accumulated by `backward`; nil while the bias is frozen.
     public var biasGradient: Tensor?
     /// A low-rank (or other) adapter whose output is added to this layer's (LoRA, DoRA, …).
     public var adapter: LinearAdapter?
+    /// How products with the weight are computed while it is frozen and fp32 (trained and 4-bit weights
+    /// always compute in fp32). Check `FrozenPrecision.checkAvailable()` before choosing bf16.
+    public var precision: FrozenPrecision = .fp32 {
+        didSet { if precision == .fp32 { bf16Weight = nil } }
+    }
+    /// The frozen fp32 weight rounded to bf16 and packed, while `precision` is bf16.
+    private var bf16Weight: BF16Weight?
     public var inFeatures: Int { quantized?.inFeatures ?? weight.shape[1] }
     public var outFeatures: Int { quantized?.outFeatures ?? weight.shape[0] }
 
@@ -48,6 +60,11 @@ public final class Linear: @unchecked Sendable {
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
         if let quantized {
             quantized.linear(x, rows: rows, bias: bias?.data, into: y)
+        } else if let packed = bf16Products {
+            if let bias {
+                for r in 0..<rows { (y + r * outFeatures).update(from: bias.data, count: outFeatures) }
+            }
+            packed.product(x, rows: rows, into: y, accumulate: bias != nil)
         } else {
             BLAS.linear(x, rows: rows, inFeatures: inFeatures, weight: weight.data, bias: bias?.data,
                         outFeatures: outFeatures, into: y)
@@ -77,6 +94,8 @@ public final class Linear: @unchecked Sendable {
     public func weightProduct(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
         if let quantized {
             quantized.multiply(x, rows: rows, into: y, accumulate: accumulate)
+        } else if let packed = bf16Products {
+            packed.product(x, rows: rows, into: y, accumulate: accumulate)
         } else {
             BLAS.gemm(transposeB: true, m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
                       b: weight.data, ldb: inFeatures, beta: accumulate ? 1 : 0, c: y, ldc: outFeatures)
@@ -87,6 +106,8 @@ public final class Linear: @unchecked Sendable {
     public func inputGradientProduct(_ dy: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
         if let quantized {
             quantized.multiplyTransposed(dy, rows: rows, into: dx, accumulate: accumulate)
+        } else if let packed = bf16Products {
+            packed.transposedProduct(dy, rows: rows, into: dx, accumulate: accumulate)
         } else {
             BLAS.gemm(m: rows, n: inFeatures, k: outFeatures, a: dy, lda: outFeatures,
                       b: weight.data, ldb: inFeatures, beta: accumulate ? 1 : 0, c: dx, ldc: inFeatures)
@@ -109,6 +130,20 @@ public final class Linear: @unchecked Sendable {
 }
 
 extension Linear {
+    /// The packed bf16 weight when products with it run in bf16 (`precision`, a frozen fp32 weight), built
+    /// on first use; nil for fp32 products.
+    private var bf16Products: BF16Weight? {
+        guard precision == .bf16, quantized == nil, weightGradient == nil, weight.count > 0 else { return nil }
+        if let bf16Weight { return bf16Weight }
+        let packed = BF16Weight(weight.data, outFeatures: outFeatures, inFeatures: inFeatures)
+        bf16Weight = packed
+        return packed
+    }
+
+    /// Drops what was derived from the weight's values (the bf16 packing); call after changing them in
+    /// place (merging an adapter, restoring saved values).
+    public func weightValuesChanged() { bf16Weight = nil }
+
     /// Whether the weight is held in 4 bits.
     public var isQuantized: Bool { quantized != nil }
 

@@ -32,26 +32,42 @@ public final class SelfAttention: @unchecked Sendable {
         key.forward(x, rows: tokens, into: saved.k)
         value.forward(x, rows: tokens, into: saved.v)
         let scale = 1 / Float(headSize).squareRoot()
-        for b in 0..<batch {
-            let keys = mask.prefixLengths[b] ?? seq
-            for h in 0..<headCount {
-                let offset = b * seq * hidden + h * headSize
-                let probs = saved.probabilities + (b * headCount + h) * seq * seq
+        let dropsOut = dropout != nil && dropoutMask != nil && dropout!.attention > 0
+        if dropsOut, let dropout, let dropoutMask {
+            // Masks drawn in the order of a sequential pass, so a run reproduces whatever the thread count.
+            for b in 0..<batch {
+                let keys = mask.prefixLengths[b] ?? seq
+                for row in 0..<(headCount * seq) {
+                    dropout.drawMask(dropoutMask + (b * headCount * seq + row) * seq, count: keys, rate: dropout.attention)
+                }
+            }
+        }
+        let buffers = Shared((saved, dropsOut ? dropoutMask : nil))
+        // One (row, head) pair at a time, the pairs split across threads; each thread has its own tile.
+        Parallel.forEachChunk(batch * headCount) { pairs in
+            let (saved, dropoutMask) = buffers.value
+            let scratch = ScratchPool.take(floats: seq * seq)
+            defer { ScratchPool.give(scratch) }
+            for pair in pairs {
+                let b = pair / self.headCount, h = pair % self.headCount
+                let keys = mask.prefixLengths[b] ?? seq
+                let offset = b * seq * self.hidden + h * self.headSize
+                let probs = saved.probabilities + pair * seq * seq
                 // scores[seq, keys] = scale · Q_bh[seq, d] · K_bh[keys, d]ᵀ
-                BLAS.gemm(transposeB: true, m: seq, n: keys, k: headSize, alpha: scale,
-                          a: saved.q + offset, lda: hidden, b: saved.k + offset, ldb: hidden,
+                BLAS.gemm(transposeB: true, m: seq, n: keys, k: self.headSize, alpha: scale,
+                          a: saved.q + offset, lda: self.hidden, b: saved.k + offset, ldb: self.hidden,
                           c: probs, ldc: seq)
-                for s in 0..<seq { normalize(row: probs + s * seq, keys: keys, mask: mask, batchRow: b) }
+                for s in 0..<seq { self.normalize(row: probs + s * seq, keys: keys, mask: mask, batchRow: b) }
                 // context_bh[seq, d] = P'[seq, keys] · V_bh[keys, d], P' = P ⊙ dropout mask in training
                 var weights = UnsafePointer(probs)
-                if let dropout, let dropoutMask, dropout.attention > 0 {
-                    let tileMask = dropoutMask + (b * headCount + h) * seq * seq
-                    saved.tile.update(from: probs, count: seq * seq)
-                    for s in 0..<seq { dropout.apply(saved.tile + s * seq, mask: tileMask + s * seq, count: keys, rate: dropout.attention) }
-                    weights = UnsafePointer(saved.tile)
+                if let dropoutMask {
+                    let tile = scratch.floats, tileMask = dropoutMask + pair * seq * seq
+                    tile.update(from: probs, count: seq * seq)
+                    for s in 0..<seq { Kernels.multiply(tile + s * seq, by: tileMask + s * seq, count: keys) }
+                    weights = UnsafePointer(tile)
                 }
-                BLAS.gemm(m: seq, n: headSize, k: keys, a: weights, lda: seq, b: saved.v + offset, ldb: hidden,
-                          c: saved.context + offset, ldc: hidden)
+                BLAS.gemm(m: seq, n: self.headSize, k: keys, a: weights, lda: seq, b: saved.v + offset, ldb: self.hidden,
+                          c: saved.context + offset, ldc: self.hidden)
             }
         }
         output.forward(saved.context, rows: tokens, into: y)
@@ -82,18 +98,15 @@ public final class SelfAttention: @unchecked Sendable {
 /// What self-attention keeps from forward for backward, sized for a capacity of tokens and rows.
 public final class AttentionBuffers: @unchecked Sendable {
     public let q, k, v, context, probabilities: UnsafeMutablePointer<Float>
-    /// One [seq, seq] tile: the dropped-out probabilities of the head being computed.
-    public let tile: UnsafeMutablePointer<Float>
     private let storage: [Tensor]
 
     public init(tokens: Int, hidden: Int, batch: Int, heads: Int, sequence: Int) {
         let tensors = [
             Tensor(zeros: [tokens, hidden]), Tensor(zeros: [tokens, hidden]), Tensor(zeros: [tokens, hidden]),
-            Tensor(zeros: [tokens, hidden]), Tensor(zeros: [batch, heads, sequence, sequence]), Tensor(zeros: [sequence, sequence]),
+            Tensor(zeros: [tokens, hidden]), Tensor(zeros: [batch, heads, sequence, sequence]),
         ]
         storage = tensors
         (q, k, v, context, probabilities) = (tensors[0].data, tensors[1].data, tensors[2].data, tensors[3].data, tensors[4].data)
-        tile = tensors[5].data
     }
 
     public var byteCount: Int { storage.reduce(0) { $0 + $1.byteCount } }
@@ -113,20 +126,27 @@ extension SelfAttention {
         let scale = 1 / Float(headSize).squareRoot()
         scratch.value.update(repeating: 0, count: tokens * hidden)
         scratch.key.update(repeating: 0, count: tokens * hidden)
-        let dP = scratch.probabilities
-        for b in 0..<batch {
-            let keys = mask.prefixLengths[b] ?? seq
-            for h in 0..<headCount {
+        let buffers = Shared((saved, scratch, dropoutMask))
+        // One (row, head) pair at a time, split across threads; each thread has its own two tiles.
+        Parallel.forEachChunk(batch * headCount) { pairs in
+            let (saved, scratch, dropoutMask) = buffers.value
+            let tiles = ScratchPool.take(floats: 2 * seq * seq)
+            defer { ScratchPool.give(tiles) }
+            let dP = tiles.floats, tile = tiles.floats + seq * seq
+            for pair in pairs {
+                let b = pair / self.headCount, h = pair % self.headCount
+                let keys = mask.prefixLengths[b] ?? seq
+                let (hidden, headSize) = (self.hidden, self.headSize)
                 let offset = b * seq * hidden + h * headSize
-                let probs = saved.probabilities + (b * headCount + h) * seq * seq
+                let probs = saved.probabilities + pair * seq * seq
                 BLAS.gemm(transposeB: true, m: seq, n: keys, k: headSize, a: scratch.context + offset, lda: hidden,
                           b: saved.v + offset, ldb: hidden, c: dP, ldc: seq)
                 // With dropout, P' = P ⊙ m fed the values: dV uses P', and dP = dP' ⊙ m.
                 var weights = UnsafePointer(probs)
-                let tileMask = dropoutMask.map { $0 + (b * headCount + h) * seq * seq }
+                let tileMask = dropoutMask.map { $0 + pair * seq * seq }
                 if let tileMask {
-                    for i in 0..<(seq * seq) { saved.tile[i] = probs[i] * tileMask[i] }
-                    weights = UnsafePointer(saved.tile)
+                    for i in 0..<(seq * seq) { tile[i] = probs[i] * tileMask[i] }
+                    weights = UnsafePointer(tile)
                 }
                 BLAS.gemm(transposeA: true, m: keys, n: headSize, k: seq, a: weights, lda: seq,
                           b: scratch.context + offset, ldb: hidden, c: scratch.value + offset, ldc: hidden)
@@ -147,15 +167,15 @@ extension SelfAttention {
     }
 }
 
-/// Scratch for attention backward: gradients of context, q, k, v [tokens, hidden] and one [seq, seq]
-/// probability-gradient tile reused per head.
+/// Scratch for attention backward: gradients of context, q, k, v [tokens, hidden] (the per-head
+/// [seq, seq] tiles come from `ScratchPool`, one set per thread).
 public final class AttentionGradientBuffers: @unchecked Sendable {
-    public let context, query, key, value, probabilities: UnsafeMutablePointer<Float>
+    public let context, query, key, value: UnsafeMutablePointer<Float>
     private let storage: [Tensor]
 
     public init(tokens: Int, hidden: Int, sequence: Int) {
         storage = [Tensor(zeros: [tokens, hidden]), Tensor(zeros: [tokens, hidden]), Tensor(zeros: [tokens, hidden]),
-                   Tensor(zeros: [tokens, hidden]), Tensor(zeros: [sequence, sequence])]
-        (context, query, key, value, probabilities) = (storage[0].data, storage[1].data, storage[2].data, storage[3].data, storage[4].data)
+                   Tensor(zeros: [tokens, hidden])]
+        (context, query, key, value) = (storage[0].data, storage[1].data, storage[2].data, storage[3].data)
     }
 }

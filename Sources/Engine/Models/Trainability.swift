@@ -23,6 +23,15 @@ extension Encoder {
     /// Every linear layer of the encoder blocks (what `all-linear` targets), in module order.
     public var blockLinears: [Linear] { layers.flatMap(\.linears) }
 
+    /// Every linear layer: blocks, pooler and head.
+    public var allLinears: [Linear] { blockLinears + [pooler, head?.dense, head?.output].compactMap { $0 } }
+
+    /// Sets how every linear layer computes with its frozen weight (see `FrozenPrecision`).
+    public func setFrozenPrecision(_ precision: FrozenPrecision) throws {
+        try precision.checkAvailable()
+        for linear in allLinears { linear.precision = precision }
+    }
+
     /// Every LayerNorm, in module order.
     public var layerNorms: [LayerNorm] {
         [embeddings.norm] + layers.flatMap { [$0.attentionNorm, $0.outputNorm] }

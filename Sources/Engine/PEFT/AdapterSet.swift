@@ -89,6 +89,7 @@ public final class AdapterSet: @unchecked Sendable {
             if !linear.isQuantized {
                 linear.weight.makeWritable()
                 linear.weight.data.update(from: saved.weight.data, count: linear.weight.count)
+                linear.weightValuesChanged()
             }
             if let bias = linear.bias, let savedBias = saved.bias {
                 bias.makeWritable()

@@ -124,6 +124,7 @@ public final class LoRAModel: @unchecked Sendable {
             } else {
                 adapter.addDelta(to: linear.weight, sign: 1)
             }
+            linear.weightValuesChanged()
             adapter.setMerged(true)
         }
         isMerged = true
@@ -138,6 +139,7 @@ public final class LoRAModel: @unchecked Sendable {
             } else {
                 adapter.addDelta(to: linear.weight, sign: -1)
             }
+            linear.weightValuesChanged()
             adapter.setMerged(false)
         }
         isMerged = false

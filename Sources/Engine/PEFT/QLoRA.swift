@@ -71,9 +71,6 @@ public enum QLoRA {
 }
 
 extension Encoder {
-    /// Every linear layer: blocks, pooler and head.
-    var allLinears: [Linear] { blockLinears + [pooler, head?.dense, head?.output].compactMap { $0 } }
-
     /// Bytes held by all weights: embedding tables, linear layers (4-bit ones as packed), biases, LayerNorms.
     public var weightByteCount: Int {
         var total = embeddings.word.byteCount + embeddings.position.byteCount + (embeddings.tokenType?.byteCount ?? 0)

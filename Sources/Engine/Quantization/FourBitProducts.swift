@@ -44,7 +44,12 @@ extension FourBitTensor {
         let scratch = DequantizationScratch.buffer(count: tile * inner)
         for first in stride(from: 0, to: out, by: tile) {
             let count = min(tile, out - first)
-            dequantize((first * inner)..<((first + count) * inner), into: scratch)
+            // The tile's rows are dequantized in chunks across `Threads.count` threads.
+            let target = Shared(scratch)
+            Parallel.forEachChunk(count) { rows in
+                dequantize(((first + rows.lowerBound) * inner)..<((first + rows.upperBound) * inner),
+                           into: target.value + rows.lowerBound * inner)
+            }
             body(first, count, scratch)
         }
     }

@@ -1,10 +1,14 @@
 import CBLAS
+import Dispatch
+import Foundation
 
 /// Matrix products through OpenBLAS sgemm on row-major fp32 buffers. Transposes are flags, never copies.
 public enum BLAS {
-    /// C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C, row-major, with leading dimensions given
+    /// C[m,n] = alpha · op(A)[m,k] · op(B)[k,n] + beta · C, row-major, with leading dimensions given
     /// explicitly so that strided views (one attention head inside a [tokens, hidden] matrix) need no copy.
-    @inlinable
+    /// With `Threads.count` > 1, a large product is split into blocks of C's rows, one single-threaded
+    /// sgemm per thread (OpenBLAS's own threads spin between calls and would take the cores that Finch's
+    /// other parallel work needs).
     public static func gemm(
         transposeA: Bool = false, transposeB: Bool = false,
         m: Int, n: Int, k: Int,
@@ -12,7 +16,30 @@ public enum BLAS {
         a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0,
-        c: UnsafeMutablePointer<Float>, ldc: Int
+        c: UnsafeMutablePointer<Float>, ldc: Int,
+        threads: Int = Threads.count
+    ) {
+        guard threads > 1, m >= 2 * threads, m * n * k >= parallelThreshold else {
+            sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                  a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        let operands = GemmOperands(a: a, b: b, c: c)
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            let first = m * t / threads, last = m * (t + 1) / threads
+            let rowsOfA = operands.a + (transposeA ? first : first * lda)
+            sgemm(transposeA: transposeA, transposeB: transposeB, m: last - first, n: n, k: k, alpha: alpha,
+                  a: rowsOfA, lda: lda, b: operands.b, ldb: ldb, beta: beta, c: operands.c + first * ldc, ldc: ldc)
+        }
+    }
+
+    /// Multiply-adds (m·n·k) from which a product is split across threads.
+    static let parallelThreshold = 1 << 22
+
+    private static func sgemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         _ = Threads.defaultApplied
         cblas_sgemm(
@@ -37,27 +64,34 @@ public enum BLAS {
     }
 }
 
-/// Thread count for the BLAS library. Finch's own loops run on the calling thread. The default is one
-/// thread, whatever OpenBLAS would pick: on a 2-vCPU machine the second core is often busy, so more
-/// threads are a measured option (`finch bench --threads 2`), never an assumption.
+/// The pointers of one split product, handed to the worker threads (each writes its own rows of C).
+private struct GemmOperands: @unchecked Sendable {
+    let a: UnsafePointer<Float>
+    let b: UnsafePointer<Float>
+    let c: UnsafeMutablePointer<Float>
+}
+
+/// Threads for Finch's matrix products. The default is one thread: on a 2-vCPU machine the second core
+/// is often busy, so more threads are a measured option (`threads 2`, `finch bench --threads 2`), never an
+/// assumption. OpenBLAS itself always runs one thread per call; Finch splits large products.
 public enum Threads {
-    /// Applies the one-thread default once, before the first product or setting.
-    @usableFromInline static let defaultApplied: Bool = {
+    nonisolated(unsafe) private static var chosen = 1
+    private static let lock = NSLock()
+
+    /// Pins OpenBLAS to one thread per call, once, before the first product or setting.
+    static let defaultApplied: Bool = {
         openblas_set_num_threads(1)
         return true
     }()
 
-    /// Sets the number of threads OpenBLAS uses for matrix products.
+    /// Sets the number of threads for matrix products.
     public static func setCount(_ count: Int) {
         _ = defaultApplied
-        openblas_set_num_threads(Int32(max(1, count)))
+        lock.withLock { chosen = max(1, count) }
     }
 
-    /// The number of threads OpenBLAS uses now.
-    public static var count: Int {
-        _ = defaultApplied
-        return Int(openblas_get_num_threads())
-    }
+    /// The number of threads for matrix products now.
+    public static var count: Int { lock.withLock { chosen } }
 
     /// The CPU core type OpenBLAS selected for its kernels (e.g. "Cooperlake").
     public static var coreName: String { String(cString: openblas_get_corename()) }

@@ -138,6 +138,7 @@ enum CausalCommands {
         session.task = labelNames.isEmpty ? .causalLM : .classify
         session.tokenizer = model.tokenizer
         session.causal = model
+        try session.applyPrecision()
         return info(call)
     }
 
@@ -180,6 +181,7 @@ enum CausalCommands {
         session.causal = try CausalLanguageModel.load(from: lm.source, task: session.task == .classify
             ? .classify(labels: session.labelNames.count, seed: session.headSeed) : .causalLM)
         session.causal!.chatTemplate = lm.chatTemplate  // as chosen at load (chat_format=)
+        try session.applyPrecision()
         session.tokenizer = session.causal!.tokenizer
         return "model reloaded from \(session.modelName): the previous method's changes are gone"
     }

@@ -1,9 +1,9 @@
 import Foundation
 import FinchTensor
 
-/// help, print, seed, threads, sessions, reset, clear, sleep.
+/// help, print, seed, threads, precision, sessions, reset, clear, sleep.
 enum GeneralCommands {
-    static let all: [CommandSpec] = [help, print, seed, threads, sessions, reset, clear, sleep]
+    static let all: [CommandSpec] = [help, print, seed, threads, precision, sessions, reset, clear, sleep]
 
     static let help = CommandSpec(
         "help", group: .general, summary: "List the commands, or show one command's usage, options and an example",
@@ -33,13 +33,36 @@ enum GeneralCommands {
     }
 
     static let threads = CommandSpec(
-        "threads", group: .general, summary: "Set (or show) the number of threads for matrix products",
-        positionals: [ArgumentSpec("count", .integer(min: 1, max: 64), help: "Threads for OpenBLAS")],
-        details: "One thread is the default: measured here, a second thread helps only when the second core is idle.",
+        "threads", group: .general, summary: "Set (or show) the number of threads for matrix products and the attention loop",
+        positionals: [ArgumentSpec("count", .integer(min: 1, max: 64), help: "Threads for products, attention, activations and 4-bit dequantization")],
+        details: "One thread is the default: measured here, a second thread helps only when the second core is idle. Results are the same at any thread count up to the last bits of the split products; dropout masks do not depend on it.",
         example: "threads 2\nthreads") { call in
         if let count = call.int("count") { Threads.setCount(count) }
         return Output(plain: "threads \(Threads.count) (OpenBLAS core \(Threads.coreName))",
                       json: .object([("threads", JSONValue(Threads.count)), ("core", .string(Threads.coreName))]))
+    }
+
+    static let precision = CommandSpec(
+        "precision", group: .general, summary: "Set (or show) how products with frozen weights compute: fp32 or bf16",
+        positionals: [ArgumentSpec("mode", .choice(FrozenPrecision.allCases.map(\.rawValue)), help: "fp32 (the default) or bf16")],
+        details: """
+        fp32 computes exactly as PyTorch's fp32 CPU path. bf16 rounds each frozen weight and the activations \
+        entering it to bfloat16 and sums the exact products in fp32 (AVX512-BF16; what torch.autocast("cpu", \
+        dtype=torch.bfloat16) does to a linear layer's inputs), about twice as fast per product. Trained weights, \
+        adapters, attention and every gradient of a trained parameter stay fp32, so LoRA and QLoRA runs train as \
+        before; outputs move by about as much as they do under torch's bf16. The setting applies to the loaded \
+        model and to every model loaded after it (sweep and cv trials too). Needs a CPU with AVX512-BF16.
+        """,
+        example: "precision bf16\nprecision") { call in
+        let session = call.trainer
+        if let mode = call.string("mode"), let chosen = FrozenPrecision(rawValue: mode) {
+            do { try chosen.checkAvailable() } catch { throw call.error("\(error)", at: "mode") }
+            session.precision = chosen
+            try session.applyPrecision()
+        }
+        let available = FrozenPrecision.bf16Available ? "bf16 available" : "bf16 not available on this CPU"
+        return Output(plain: "precision \(session.precision.rawValue) (\(available))",
+                      json: .object([("precision", .string(session.precision.rawValue)), ("bf16_available", .bool(FrozenPrecision.bf16Available))]))
     }
 
     static let sessions = CommandSpec(

@@ -192,6 +192,7 @@ enum ModelCommands {
         session.task = task
         session.tokenizer = tokenizer
         session.encoder = encoder
+        try session.applyPrecision()
         session.labelNames = labelNames
         session.headSeed = seed
     }

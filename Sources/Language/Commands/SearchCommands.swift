@@ -111,7 +111,7 @@ enum SearchCommands {
         let (base, lora, quantization, withoutLoRA) = baseSetup(call)
         let runner = ClassifierTrial.make(modelFolder: folder, tokenizer: tokenizer, train: train, validation: validation,
                                           baseOptions: base, baseLoRA: lora, baseQuantization: quantization, withoutLoRA: withoutLoRA,
-                                          cancellation: call.interpreter.cancellation)
+                                          precision: call.trainer.precision, cancellation: call.interpreter.cancellation)
         let display = ProgressDisplay(call)
         var finished: [SweepTrial] = []
         let result: SweepResult
@@ -145,7 +145,7 @@ enum SearchCommands {
         let validation = CrossValidation(folds: call.int("k", default: 5), seed: call.interpreter.seed)
         let runner = ClassifierTrial.make(modelFolder: folder, tokenizer: tokenizer, baseOptions: base, baseLoRA: lora,
                                           baseQuantization: quantization, withoutLoRA: withoutLoRA,
-                                          cancellation: call.interpreter.cancellation)
+                                          precision: call.trainer.precision, cancellation: call.interpreter.cancellation)
         let display = ProgressDisplay(call)
         var done: [FoldResult] = []
         let report: CrossValidationReport

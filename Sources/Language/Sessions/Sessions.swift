@@ -113,6 +113,14 @@ public final class TrainerSession {
     public internal(set) var causal: CausalLanguageModel?
     public internal(set) var decoderAdapters: DecoderLoRA?
     var causalRun: CausalRun?
+    /// How the model's frozen weights compute (`precision`); kept across model loads and resets.
+    public internal(set) var precision: FrozenPrecision = .fp32
+
+    /// Applies `precision` to the loaded model (after a load or a change of precision).
+    func applyPrecision() throws {
+        try encoder?.setFrozenPrecision(precision)
+        try causal?.model.setFrozenPrecision(precision)
+    }
 
     public func reset() {
         modelFolder = nil; modelName = ""; tokenizer = nil; encoder = nil; causal = nil; labelNames = []
