@@ -93,9 +93,9 @@ void finch_bf16_pack_a(const float *a, int lda, int m, int k, uint32_t *out, int
 }
 
 /// acc[12×32] = Σ over `pairs` k pairs of the tile of A times the panel slice of B, then stored into C
-/// (added when `add`), rows < mr and columns < nr only.
+/// (added to C when `add`, else to `bias` [nr] when given), rows < mr and columns < nr only.
 TARGET static void micro_kernel(int pairs, const uint32_t *a, const uint16_t *b, float *c, int ldc,
-                                int mr, int nr, int add) {
+                                int mr, int nr, int add, const float *bias) {
     __m512 acc[TILE][2];
 #pragma clang loop unroll(full)
     for (int i = 0; i < TILE; i++) { acc[i][0] = _mm512_setzero_ps(); acc[i][1] = _mm512_setzero_ps(); }
@@ -112,6 +112,11 @@ TARGET static void micro_kernel(int pairs, const uint32_t *a, const uint16_t *b,
     }
     __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
+    if (bias && !add) {
+        bias0 = _mm512_maskz_loadu_ps(m0, bias);
+        bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
 #pragma clang loop unroll(full)
     for (int i = 0; i < TILE; i++) {
         if (i >= mr) break;
@@ -120,6 +125,9 @@ TARGET static void micro_kernel(int pairs, const uint32_t *a, const uint16_t *b,
         if (add) {
             v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
             v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+        } else if (bias) {
+            v0 = _mm512_add_ps(v0, bias0);
+            v1 = _mm512_add_ps(v1, bias1);
         }
         _mm512_mask_storeu_ps(row, m0, v0);
         _mm512_mask_storeu_ps(row + 16, m1, v1);
@@ -127,7 +135,7 @@ TARGET static void micro_kernel(int pairs, const uint32_t *a, const uint16_t *b,
 }
 
 TARGET void finch_bf16_gemm(const uint32_t *packedA, const uint16_t *packedB, int m, int n, int k,
-                            float *c, int ldc, int accumulate, int n0, int n1) {
+                            float *c, int ldc, int accumulate, const float *bias, int n0, int n1) {
     int kp = pairs_of(k), tiles = (m + TILE - 1) / TILE;
     if (n1 > n) n1 = n;
     for (int pc = 0; pc < kp; pc += KC_PAIRS) {
@@ -139,7 +147,7 @@ TARGET void finch_bf16_gemm(const uint32_t *packedA, const uint16_t *packedB, in
             for (int t = 0; t < tiles; t++) {
                 int mr = m - t * TILE < TILE ? m - t * TILE : TILE;
                 const uint32_t *a = packedA + ((size_t)t * kp + pc) * TILE;
-                micro_kernel(pairs, a, b, c + (size_t)t * TILE * ldc + col, ldc, mr, nr, add);
+                micro_kernel(pairs, a, b, c + (size_t)t * TILE * ldc + col, ldc, mr, nr, add, bias ? bias + col : NULL);
             }
         }
     }

@@ -53,8 +53,11 @@ public struct MemoryItem: Sendable, Equatable {
 /// AttentionBuffers, DropoutMasks, LoRAAdapter, ClassifierStep), with T = batch·seq tokens, H hidden,
 /// I intermediate, n heads, S seq, L layers, all fp32:
 ///   per layer: q, k, v, context, attention sum and output, FFN output sum: 7·T·H; FFN pre and post
-///   activation: 2·T·I; probabilities B·n·S² (+ one S² tile); LayerNorm mean/rstd 4·T;
-///   with dropout masks: B·n·S² + 2·T·H more. Plus hidden states (L+1)·T·H and the embeddings' 2·T·H + 2·T.
+///   activation: 2·T·I; probabilities B·n·S²; LayerNorm mean/rstd 4·T. Plus hidden states (L+1)·T·H and
+///   the embeddings' T·H + 2·T. Dropout masks are keys, drawn again in backward (nothing per element).
+/// Short-lived buffers (attention tiles, LoRA's x_d and ∂x_d, packed bf16 activations) come from the
+/// shared `ScratchPool`, which keeps as many buffers as were ever held at once, each grown to the largest
+/// request.
 public struct MemoryPlan: Sendable {
     public let items: [MemoryItem]
     public let batch: Int
@@ -91,7 +94,7 @@ extension MemoryPlan {
     /// that become resident when the table is mapped from the checkpoint); nil assumes the whole table.
     /// `evaluation` is the [batch, seq] of validation batches run at the end, if there is a valid split.
     public static func training(encoder: Encoder, parameters: [Parameter], adapters: LoRAModel?, batch: Int, sequence: Int,
-                                optimizer: OptimizerAlgorithm = .adamw, modelDropout: Bool = true, restoreBest: Bool = true,
+                                optimizer: OptimizerAlgorithm = .adamw, restoreBest: Bool = true,
                                 evaluation: (batch: Int, sequence: Int)? = nil, wordRowsTouched: Set<Int>? = nil,
                                 tokenizedRows: (rows: Int, tokens: Int) = (0, 0), blasThreads: Int = Threads.count,
                                 process: ProcessMemory = .current()) -> MemoryPlan {
@@ -118,10 +121,19 @@ extension MemoryPlan {
         weight("position embeddings", encoder.embeddings.position)
         weight("token type embeddings", encoder.embeddings.tokenType)
         var fp32Linear = 0, packed = 0, statistics = 0, quantizedCount = 0, tileFloats = 0
+        var bf16Packs = 0, bf16Count = 0, bf16Activation = 0
         var linearWeights: [Tensor] = [], biases: [Tensor] = []
+        let trainedValues = Set(parameters.map { ObjectIdentifier($0.value) })
         for linear in encoder.blockLinears + [encoder.pooler, encoder.head?.dense, encoder.head?.output].compactMap({ $0 }) {
             fp32Linear += linear.outFeatures * linear.inFeatures * float
             if let bias = linear.bias { biases.append(bias) }
+            if linear.precision == .bf16, linear.quantized == nil, !trainedValues.contains(ObjectIdentifier(linear.weight)) {
+                // Frozen fp32 weights computing in bf16: W and (for backward) Wᵀ packed.
+                bf16Count += 1
+                bf16Packs += 2 * BF16Weight.packedByteCount(outFeatures: linear.outFeatures, inFeatures: linear.inFeatures)
+                bf16Activation = max(bf16Activation, BF16Weight.packedActivationByteCount(
+                    rows: tokens, k: max(linear.inFeatures, linear.outFeatures)))
+            }
             if let q = linear.quantized {
                 quantizedCount += 1
                 packed += q.packed.count
@@ -139,6 +151,9 @@ extension MemoryPlan {
             if borrowed > 0 { items.append(MemoryItem(.baseWeights, name + " (mapped)", borrowed, heldNow: true, mapped: true)) }
         }
         group("linear weights, fp32", linearWeights)
+        if bf16Count > 0 {
+            items.append(MemoryItem(.baseWeights, "bf16 packings of \(bf16Count) frozen linear weights (W and Wᵀ)", bf16Packs, heldNow: false))
+        }
         if quantizedCount > 0 {
             items.append(MemoryItem(.baseWeights, "linear weights, 4-bit codes (\(quantizedCount) layers)", packed, heldNow: true))
             // The 256-entry dynamic map of nested statistics is shared by every layer.
@@ -151,17 +166,21 @@ extension MemoryPlan {
         let fp32Base = embeddingBytes + fp32Linear + smallTensors
 
         // Adapters and the buffers they allocate per row of input (rows = tokens, or batch for the pooler).
+        // x_d and ∂x_d [rows, in] are pool buffers, held by one adapter at a time.
         var adapterBytes = 0, adapterSaved = 0, adapterScratch = 0, adapterGrowth = 0
+        // Buffers held at once: a tile per thread in attention; x_d, ∂x_d (dropout) and DoRA's product with
+        // the base weight (its bf16 activation packing) in an adapter.
+        var poolBuffers = blasThreads, poolLargest = max(3 * sequence * sequence * float, bf16Activation)
         for (linear, adapter) in adapters?.adapted ?? [] {
             adapterBytes += adapter.a.byteCount + adapter.b.byteCount + (adapter.dora?.magnitude.byteCount ?? 0)
             let rows = linear === encoder.pooler ? batch : tokens
             let (inF, outF, r) = (linear.inFeatures, linear.outFeatures, adapter.rank)
-            // Saved: x·Aᵀ [rows, r]; with dropout, dropout(x) and its mask [rows, in] each.
-            let savedPerRow = r + (adapter.dropout > 0 ? 2 * inF : 0)
-            // Backward scratch: ∂x_d [rows, in] and ∂(x·Aᵀ) [rows, r].
-            let scratchPerRow = inF + r
+            // Saved: x·Aᵀ [rows, r]; scratch: ∂(x·Aᵀ) [rows, r].
+            let savedPerRow = r, scratchPerRow = r
             adapterSaved += rows * savedPerRow * float
             adapterScratch += rows * scratchPerRow * float
+            poolBuffers = max(poolBuffers, (adapter.dropout > 0 ? 2 : 0) + (adapter.dora != nil ? 2 : 0))
+            poolLargest = max(poolLargest, rows * inF * float)
             if adapter.dora != nil {
                 // DoRA: W + s·B·A [out, in], norms and scales [out], three [rows, out] buffers.
                 adapterSaved += (outF * inF + 2 * outF + 3 * rows * outF) * float
@@ -186,24 +205,21 @@ extension MemoryPlan {
         }
 
         // Activations kept for backward.
-        let perLayer = 7 * tokens * h + 2 * tokens * inner + batch * heads * sequence * sequence + sequence * sequence + 4 * tokens
-        let masksPerLayer = modelDropout ? batch * heads * sequence * sequence + 2 * tokens * h : 0
+        let perLayer = 7 * tokens * h + 2 * tokens * inner + batch * heads * sequence * sequence + 4 * tokens
         items.append(MemoryItem(.activations, "hidden states, \(layers + 1) × [\(tokens), \(h)]", (layers + 1) * tokens * h * float, heldNow: false))
-        items.append(MemoryItem(.activations, "embeddings: sum, mean, rstd\(modelDropout ? ", dropout mask" : "")",
-                                ((modelDropout ? 2 : 1) * tokens * h + 2 * tokens) * float, heldNow: false))
+        items.append(MemoryItem(.activations, "embeddings: sum, mean, rstd", (tokens * h + 2 * tokens) * float, heldNow: false))
         items.append(MemoryItem(.activations, "\(layers) blocks: q, k, v, context, sums, FFN, attention [\(batch), \(heads), \(sequence), \(sequence)]",
                                 layers * perLayer * float, heldNow: false))
-        if modelDropout {
-            items.append(MemoryItem(.activations, "\(layers) blocks: dropout masks", layers * masksPerLayer * float, heldNow: false))
-        }
-        if adapterSaved > 0 { items.append(MemoryItem(.activations, "adapters: x·Aᵀ and dropout(x), masks", adapterSaved, heldNow: false)) }
+        if adapterSaved > 0 { items.append(MemoryItem(.activations, "adapters: x·Aᵀ", adapterSaved, heldNow: false)) }
         let headRows = batch * (6 * h + 2 * (encoder.head?.labelCount ?? 2))
         items.append(MemoryItem(.activations, "head: h[CLS], features, logits", headRows * float, heldNow: false))
 
         // Scratch: backward buffers, the 4-bit tile, BLAS workspaces, tokenized data, evaluation.
-        let backward = 3 * tokens * h + (4 * tokens * h + sequence * sequence) + 2 * tokens * h + tokens * inner
+        let backward = 3 * tokens * h + 4 * tokens * h + 2 * tokens * h + tokens * inner
         items.append(MemoryItem(.scratch, "backward: ∂hidden ×2, ∂embeddings, one block's gradients", backward * float, heldNow: false))
-        if adapterScratch > 0 { items.append(MemoryItem(.scratch, "adapters: ∂x_d, ∂(x·Aᵀ)", adapterScratch, heldNow: false)) }
+        if adapterScratch > 0 { items.append(MemoryItem(.scratch, "adapters: ∂(x·Aᵀ)", adapterScratch, heldNow: false)) }
+        items.append(MemoryItem(.scratch, "scratch pool: \(poolBuffers) buffer\(poolBuffers == 1 ? "" : "s") of up to \(poolLargest / 1_000_000) MB (attention tiles, x_d and ∂x_d, bf16 activations)",
+                                poolBuffers * poolLargest, heldNow: false))
         if tileFloats > 0 { items.append(MemoryItem(.scratch, "4-bit dequantization tile", tileFloats * float, heldNow: false)) }
         items.append(MemoryItem(.scratch, "OpenBLAS packing buffers (\(blasThreads) thread\(blasThreads == 1 ? "" : "s"))",
                                 blasThreads * blasWorkspacePerThread, heldNow: false))
@@ -214,7 +230,7 @@ extension MemoryPlan {
         if let evaluation {
             let te = evaluation.batch * evaluation.sequence
             let buffers = 2 * te * h + (7 * te * h + 2 * te * inner + evaluation.batch * heads * evaluation.sequence * evaluation.sequence
-                                        + evaluation.sequence * evaluation.sequence + 4 * te) + te * h + 2 * te
+                                        + 4 * te) + te * h + 2 * te
             items.append(MemoryItem(.scratch, "evaluation buffers [\(evaluation.batch), \(evaluation.sequence)]", buffers * float + adapterGrowth, heldNow: false))
             if restoreBest { items.append(MemoryItem(.scratch, "copy of the best evaluation's weights", trainable * float, heldNow: false)) }
         }

@@ -109,7 +109,9 @@ struct Bench: ParsableCommand {
         }
         reference?.close()
         let flops = pass.flops
-        let finch = Measurement(name: precision == .fp32 ? "Finch" : "Finch \(precision.rawValue)", secondsPerPass: median(finchRounds), flops: flops, peakRSSKiB: peakResidentKiB())
+        // Full fine-tuning trains every weight, and trained weights compute in fp32 whatever the precision.
+        let name = precision == .fp32 || mode == .full ? "Finch" : "Finch \(precision.rawValue)"
+        let finch = Measurement(name: name, secondsPerPass: median(finchRounds), flops: flops, peakRSSKiB: peakResidentKiB())
         let torch = torchRounds.isEmpty ? nil
             : Measurement(name: "PyTorch \(torchVersion)", secondsPerPass: median(torchRounds), flops: flops, peakRSSKiB: torchRSS)
         let title = "\(mode.title) — \(folder.lastPathComponent), batch \(batchSize), seq \(seq), \(threads) thread(s), \(rounds) interleaved rounds of \(passes) passes"

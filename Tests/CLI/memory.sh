@@ -67,5 +67,10 @@ check_setup full "full"
 # with the threshold pinned). Pinning it, as the engine should at startup, makes the peak reproducible.
 MALLOC_MMAP_THRESHOLD_=131072 check_setup qlora-valid-split "qlora r=16 alpha=32" adamw "data split train=50% valid=50% test=0%" 16
 check_setup lora-paged "lora r=16 alpha=32 targets=all-linear" paged_adamw
+# bf16 products: the frozen weights' packings (W and Wᵀ) and the packed activations are counted too.
+if grep -q avx512_bf16 /proc/cpuinfo; then
+  check_setup lora-bf16 "precision bf16
+lora r=16 alpha=32 targets=all-linear"
+fi
 echo "memory: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

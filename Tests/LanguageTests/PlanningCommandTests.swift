@@ -25,12 +25,12 @@ import TestSupport
         #expect(categories["gradients"]?.number == Double(4 * 37_634))
         #expect(categories["optimizer_state"]?.number == Double(8 * 37_634))
         #expect(categories["adapters"]?.number == 4 * Double(6 * 2 * (4 * 384 + 384 * 4)))
-        // Activations of MiniLM at [8, 32]: per block 7·T·H + 2·T·I + B·n·S² + S² + 4T floats, masks
-        // B·n·S² + 2·T·H, hidden states 7·T·H, embeddings 2·T·H + 2T, adapters' saved x·Aᵀ and dropout(x), head.
+        // Activations of MiniLM at [8, 32]: per block 7·T·H + 2·T·I + B·n·S² + 4T floats (dropout masks are
+        // keys, drawn again in backward), hidden states 7·T·H, embeddings T·H + 2T, adapters' saved x·Aᵀ, head.
         let (t, h, i, b, n, s) = (256, 384, 1536, 8, 12, 32)
-        let blocks = 6 * (7 * t * h + 2 * t * i + b * n * s * s + s * s + 4 * t + b * n * s * s + 2 * t * h)
-        let adapters = 12 * t * (4 + 2 * 384)
-        let expected = 4 * (blocks + 7 * t * h + 2 * t * h + 2 * t + b * (6 * h + 4)) + 4 * adapters
+        let blocks = 6 * (7 * t * h + 2 * t * i + b * n * s * s + 4 * t)
+        let adapters = 12 * t * 4
+        let expected = 4 * (blocks + 7 * t * h + t * h + 2 * t + b * (6 * h + 4)) + 4 * adapters
         #expect(categories["activations"]?.number == Double(expected))
         #expect(result.plain.contains("predicted peak"))
         #expect(result.plain.contains("with fp32 base weights"))

@@ -2,12 +2,13 @@ import Foundation
 import Testing
 import FinchCheckpoint
 import FinchModels
+import FinchQuantization
 import FinchTensor
 import TestSupport
 
 /// `precision bf16` against PyTorch (Tests/Reference/bf16_reference.py): torch's fp32 arithmetic on
 /// bf16-rounded operands, for single layers (forward and input gradient, odd and real shapes, one and two
-/// threads) and for all-MiniLM-L6-v2 with every linear layer rounded (how far bf16 moves the model).
+/// threads), for 4-bit layers, and for all-MiniLM-L6-v2 with every linear layer rounded (how far bf16 moves the model).
 @Suite(.enabled(if: FrozenPrecision.bf16Available, "this CPU has no AVX512-BF16"))
 struct BF16ParityTests {
     static let cases = ["odd", "minilm-ffn", "minilm-down"]
@@ -53,6 +54,40 @@ struct BF16ParityTests {
         let yFP32 = Tensor(zeros: y.shape)
         fp32.forward(x.data, rows: rows, into: yFP32.data)
         #expect(Self.relative(yFP32.data, expectedY) > 1e-4, "\(name): fp32 should differ from the bf16 reference")
+    }
+
+    /// A 4-bit layer in bf16 (bitsandbytes' compute dtype bfloat16, fp32 sums) against torch on the weight
+    /// bitsandbytes quantized and dequantized, rounded: the layer's own tiles and tiles that split the
+    /// output (forward) or the reduction (input gradient) at and off 32-column panels.
+    @Test(arguments: cases, [nil, 32, 48])
+    func fourBitLayerMatchesTorchOnRoundedOperands(name: String, tileRows: Int?) throws {
+        let reference = try ReferenceTensors("bf16/expected.safetensors")
+        let prefix = "linear.\(name)."
+        let x = try reference.tensor(prefix + "x"), dy = try reference.tensor(prefix + "dy")
+        let weight = try reference.tensor(prefix + "weight")
+        let bias = reference.has(prefix + "bias") ? try reference.tensor(prefix + "bias") : nil
+        let linear = Linear(name: name, weight: weight.copy(), bias: bias)
+        try linear.quantize(.qlora)
+        let quantized = try #require(linear.quantized)
+        let rows = x.shape[0], (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
+
+        let y = Tensor(zeros: [rows, outFeatures])
+        if let bias { for r in 0..<rows { (y.data + r * outFeatures).update(from: bias.data, count: outFeatures) } }
+        quantized.multiply(x.data, rows: rows, into: y.data, accumulate: bias != nil, tileRows: tileRows, precision: .bf16)
+        let expectedY = try reference.tensor("nf4.\(name).y")
+        #expect(Self.relative(y.data, expectedY) <= 1e-5, "\(name) y")
+        let dx = Tensor(zeros: [rows, inFeatures])
+        quantized.multiplyTransposed(dy.data, rows: rows, into: dx.data, tileRows: tileRows, precision: .bf16)
+        let expectedDX = try reference.tensor("nf4.\(name).dx")
+        #expect(Self.relative(dx.data, expectedDX) <= 1e-5, "\(name) dx")
+
+        // Through the layer with `precision`; in fp32 the same layer differs at the bf16 rounding level.
+        linear.precision = .bf16
+        linear.forward(x.data, rows: rows, into: y.data)
+        #expect(Self.relative(y.data, expectedY) <= 1e-5, "\(name) layer y")
+        linear.precision = .fp32
+        linear.forward(x.data, rows: rows, into: y.data)
+        #expect(Self.relative(y.data, expectedY) > 1e-4, "\(name): fp32 should differ from the bf16 reference")
     }
 
     @Test func linearLayerUsesBF16OnlyWhileFrozen() throws {

@@ -11,6 +11,9 @@ each reference below is torch's fp32 arithmetic on bf16-rounded operands:
   linear.<case>.{x,weight,bias,dy}   seeded inputs (odd and real-model shapes);
   linear.<case>.y                    F.linear(x.bf16().float(), weight.bf16().float(), bias);
   linear.<case>.dx                   dy.bf16().float() @ weight.bf16().float();
+  nf4.<case>.{y,dx}                  the same with the weight quantized by bitsandbytes (NF4, double
+                                     quantization, block 64) and dequantized first, then rounded to bf16
+                                     (`bnb_4bit_compute_dtype=torch.bfloat16` with fp32 sums);
   minilm.{input_ids,attention_mask}  a seeded batch for all-MiniLM-L6-v2;
   minilm.hidden_bf16                 its last hidden state with every nn.Linear computing as above;
   minilm.hidden_fp32                 the same in plain fp32 (how far bf16 moves the model).
@@ -31,6 +34,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 from transformers import AutoModel  # noqa: E402
+import bitsandbytes.functional as bnbf  # noqa: E402
 
 # name -> (seed, rows, in, out, bias)
 LINEAR_CASES = {
@@ -42,6 +46,11 @@ LINEAR_CASES = {
 
 def rounded(t: torch.Tensor) -> torch.Tensor:
     return t.bfloat16().float()
+
+
+def nf4_dequantized(w: torch.Tensor) -> torch.Tensor:
+    packed, state = bnbf.quantize_4bit(w, blocksize=64, compress_statistics=True, quant_type="nf4")
+    return bnbf.dequantize_4bit(packed, state).float()
 
 
 def linear_cases(out: dict) -> None:
@@ -58,6 +67,9 @@ def linear_cases(out: dict) -> None:
         with torch.no_grad():
             out[prefix + "y"] = F.linear(rounded(x), rounded(w), b)
             out[prefix + "dx"] = rounded(dy) @ rounded(w)
+            wq = nf4_dequantized(w)
+            out[f"nf4.{name}.y"] = F.linear(rounded(x), rounded(wq), b)
+            out[f"nf4.{name}.dx"] = rounded(dy) @ rounded(wq)
 
 
 class RoundedLinear(torch.nn.Module):

@@ -1,6 +1,7 @@
 #ifndef FINCH_KERNELS_H
 #define FINCH_KERNELS_H
-/// Finch's hand-written kernels, in C for the instruction sets Swift cannot name (AVX512-BF16).
+/// Finch's hand-written kernels, in C for the instruction sets Swift cannot name (AVX512-BF16) or does
+/// not vectorize (keyed dropout masks).
 /// Each function that uses such instructions is compiled for them alone and reached only after
 /// `finch_bf16_supported()` says the CPU has them.
 #include <stddef.h>
@@ -34,10 +35,16 @@ size_t finch_bf16_packed_a_count(int m, int k);
 /// per tile (rows past m are zeros). Threads call it on disjoint tile ranges.
 void finch_bf16_pack_a(const float *a, int lda, int m, int k, uint32_t *out, int t0, int t1);
 
-/// C[m, columns n0..<n1] = (C +) A·B for packed A (m rows, k) and packed B (k, n), fp32 accumulation.
-/// n0 is a multiple of 32. Threads call it on disjoint column ranges of the same C.
+/// C[m, columns n0..<n1] = (C +) A·B for packed A (m rows, k) and packed B (k, n), fp32 accumulation;
+/// without `accumulate`, a non-NULL `bias` [n] is added to every row. n0 is a multiple of 32. Threads call
+/// it on disjoint column ranges of the same C.
 void finch_bf16_gemm(const uint32_t *packedA, const uint16_t *packedB, int m, int n, int k,
-                     float *c, int ldc, int accumulate, int n0, int n1);
+                     float *c, int ldc, int accumulate, const float *bias, int n0, int n1);
+
+/// Keyed dropout mask m over indices offset..<offset + count (0 where the 24-bit hash of the index is
+/// below `threshold`, else `keep`): y = m when x is NULL, y = x ⊙ m, or y += x ⊙ m with `accumulate`.
+void finch_dropout(const float *x, float *y, uint32_t offset, size_t count, uint64_t key, uint32_t threshold,
+                   float keep, int accumulate);
 
 #ifdef __cplusplus
 }

@@ -18,8 +18,8 @@ public final class ClassifierStep: @unchecked Sendable {
     public private(set) var features = Tensor(zeros: [0])
     public private(set) var logits = Tensor(zeros: [0])
     /// The head's inputs after dropout (what its layers saw), and their masks.
-    private var denseInput = Tensor(zeros: [0]), denseInputMask = Tensor(zeros: [0])
-    private var outputInput = Tensor(zeros: [0]), outputInputMask = Tensor(zeros: [0])
+    private var denseInput = Tensor(zeros: [0]), denseInputMask: DropoutMask?
+    private var outputInput = Tensor(zeros: [0]), outputInputMask: DropoutMask?
 
     /// When set, backward keeps ∂loss/∂hidden_states[i] for every layer boundary i (0 = the embeddings'
     /// output), as `hiddenStateGradients`, for checks against autograd.
@@ -48,9 +48,9 @@ public final class ClassifierStep: @unchecked Sendable {
         // Dropout sites as transformers places them: RoBERTa drops h[CLS] before its dense layer;
         // every family drops the features before the output layer.
         denseInput = cls.copy()
-        denseInputMask = Tensor(zeros: cls.shape)
+        denseInputMask = nil
         if let dropout, dropout.classifier > 0, encoder.config.family.offsetsPositionsByPadding {
-            dropout.apply(denseInput.data, mask: denseInputMask.data, count: denseInput.count, rate: dropout.classifier)
+            denseInputMask = dropout.apply(denseInput.data, count: denseInput.count, rate: dropout.classifier)
         }
         features = Tensor(zeros: [rows, dense.outFeatures])
         dense.forward(denseInput.data, rows: rows, into: features.data)
@@ -60,9 +60,9 @@ public final class ClassifierStep: @unchecked Sendable {
             Activations.apply(.relu, features.data, count: features.count)
         }
         outputInput = features.copy()
-        outputInputMask = Tensor(zeros: features.shape)
+        outputInputMask = nil
         if let dropout, dropout.classifier > 0 {
-            dropout.apply(outputInput.data, mask: outputInputMask.data, count: outputInput.count, rate: dropout.classifier)
+            outputInputMask = dropout.apply(outputInput.data, count: outputInput.count, rate: dropout.classifier)
         }
         logits = Tensor(zeros: [rows, head.labelCount])
         head.output.forward(outputInput.data, rows: rows, into: logits.data)
@@ -75,18 +75,16 @@ public final class ClassifierStep: @unchecked Sendable {
         let rows = batch.batchSize, seq = batch.sequenceLength, h = config.hiddenSize, tokens = rows * seq
         prepare(tokens: tokens, rows: rows, sequence: seq)
         // Head: features = act(dense(cls)); logits = output(features).
-        let dropping = dropout.map { $0.classifier > 0 } ?? false
         let dFeatures = Tensor(zeros: features.shape)
         head.output.backward(outputInput.data, outputGradient: logitsGradient.data, rows: rows, inputGradient: dFeatures.data)
+        outputInputMask?.apply(dFeatures.data, count: dFeatures.count)
         for i in 0..<features.count {
             let f = features[i]
-            dFeatures[i] *= (head.denseActivation == .tanh ? 1 - f * f : (f > 0 ? 1 : 0)) * (dropping ? outputInputMask[i] : 1)
+            dFeatures[i] *= head.denseActivation == .tanh ? 1 - f * f : (f > 0 ? 1 : 0)
         }
         let dCls = Tensor(zeros: cls.shape)
         dense.backward(denseInput.data, outputGradient: dFeatures.data, rows: rows, inputGradient: dCls.data)
-        if dropping, config.family.offsetsPositionsByPadding {
-            Kernels.multiply(dCls.data, by: denseInputMask.data, count: dCls.count)
-        }
+        denseInputMask?.apply(dCls.data, count: dCls.count)
         // Only the first token of each row feeds the head.
         var dHidden = hiddenGradients[0].data, dNext = hiddenGradients[1].data
         dHidden.update(repeating: 0, count: tokens * h)
@@ -106,9 +104,7 @@ public final class ClassifierStep: @unchecked Sendable {
             swap(&dHidden, &dNext)
             record(dHidden)
         }
-        if let dropout, dropout.hidden > 0, let mask = activations.embeddingDropoutMask {
-            Kernels.multiply(dHidden, by: mask, count: tokens * h)
-        }
+        activations.embeddingDropoutMask?.apply(dHidden, count: tokens * h)
         encoder.embeddings.backward(ids: batch.ids, typeIds: batch.typeIds, batch: rows, sequence: seq,
                                     sum: activations.embeddingSum, mean: activations.embeddingMean,
                                     rstd: activations.embeddingRstd, outputGradient: dHidden,

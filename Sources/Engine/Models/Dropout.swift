@@ -1,8 +1,8 @@
 import FinchCheckpoint
 import FinchTensor
 
-/// Training-time dropout with seeded masks: each mask element is 0 with probability p, else 1/(1−p),
-/// drawn from the session's generator in a fixed order, and kept for backward.
+/// Training-time dropout: each mask is keyed by one draw from the session's generator (see
+/// `DropoutMask`), so backward draws it again instead of keeping it, and a resumed run draws the same.
 public final class Dropout: @unchecked Sendable {
     public var random: SeededRandom
     public var hidden: Float
@@ -21,32 +21,21 @@ public final class Dropout: @unchecked Sendable {
         self.init(seed: seed, hidden: config.hiddenDropout, attention: config.attentionDropout, classifier: config.classifierDropout)
     }
 
-    /// A fresh mask at `rate` (0, or 1 / (1 − rate) for kept values) into `mask`, drawing from the stream
-    /// exactly as `apply` does.
-    public func drawMask(_ mask: UnsafeMutablePointer<Float>, count: Int, rate: Float) {
-        let keep = 1 / (1 - rate)
-        for i in 0..<count { mask[i] = random.nextUniform() < rate ? 0 : keep }
-    }
+    /// A fresh mask at `rate`, keyed by the stream's next draw.
+    public func mask(rate: Float) -> DropoutMask { DropoutMask(rate: rate, random: &random) }
 
-    /// x ← x ⊙ mask with a fresh mask at `rate`, written into `mask`.
-    public func apply(_ x: UnsafeMutablePointer<Float>, mask: UnsafeMutablePointer<Float>, count: Int, rate: Float) {
-        let keep = 1 / (1 - rate)
-        for i in 0..<count {
-            mask[i] = random.nextUniform() < rate ? 0 : keep
-            x[i] *= mask[i]
-        }
+    /// x ← x ⊙ m with a fresh mask m at `rate`; returns m for backward.
+    @discardableResult
+    public func apply(_ x: UnsafeMutablePointer<Float>, count: Int, rate: Float) -> DropoutMask {
+        let mask = mask(rate: rate)
+        mask.apply(x, count: count)
+        return mask
     }
 }
 
-/// Masks of one block, allocated only for training with dropout.
+/// The masks of one block's forward (keys only), present in buffers made for training.
 public final class DropoutMasks: @unchecked Sendable {
-    public let attentionProbabilities, attentionOutput, ffnOutput: UnsafeMutablePointer<Float>
-    private let storage: [Tensor]
+    public var attentionProbabilities, attentionOutput, ffnOutput: DropoutMask?
 
-    public init(tokens: Int, hidden: Int, batch: Int, heads: Int, sequence: Int) {
-        storage = [Tensor(zeros: [batch, heads, sequence, sequence]), Tensor(zeros: [tokens, hidden]), Tensor(zeros: [tokens, hidden])]
-        (attentionProbabilities, attentionOutput, ffnOutput) = (storage[0].data, storage[1].data, storage[2].data)
-    }
-
-    public var byteCount: Int { storage.reduce(0) { $0 + $1.byteCount } }
+    public init() {}
 }

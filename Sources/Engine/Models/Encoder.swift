@@ -35,9 +35,11 @@ public final class Encoder: @unchecked Sendable {
                                into: activations.hiddenState(0), mean: activations.embeddingMean,
                                rstd: activations.embeddingRstd)
         let dropout = activations.dropout
+        activations.embeddingDropoutMask = nil
         if let dropout, dropout.hidden > 0 {
-            dropout.apply(activations.hiddenState(0), mask: activations.embeddingDropoutMask!,
-                          count: batch.batchSize * batch.sequenceLength * config.hiddenSize, rate: dropout.hidden)
+            activations.embeddingDropoutMask = dropout.apply(activations.hiddenState(0),
+                                                             count: batch.batchSize * batch.sequenceLength * config.hiddenSize,
+                                                             rate: dropout.hidden)
         }
         for (index, layer) in layers.enumerated() {
             layer.forward(activations.hiddenState(index), mask: mask, saved: activations.layerBuffers(index), dropout: dropout,
@@ -113,7 +115,6 @@ public final class EncoderActivations: @unchecked Sendable {
                          heads: config.headCount, sequence: sequenceCapacity, withDropoutMasks: wantsMasks)
         }
         embedding = [Tensor(zeros: [tokenCapacity, h]), Tensor(zeros: [tokenCapacity]), Tensor(zeros: [tokenCapacity])]
-        if wantsMasks { embedding.append(Tensor(zeros: [tokenCapacity, h])) }
     }
 
     /// hidden_states[index] [batch·seq, hidden]: 0 is the embeddings' output, index l + 1 layer l's.
@@ -125,7 +126,8 @@ public final class EncoderActivations: @unchecked Sendable {
     var embeddingSum: UnsafeMutablePointer<Float> { embedding[0].data }
     var embeddingMean: UnsafeMutablePointer<Float> { embedding[1].data }
     var embeddingRstd: UnsafeMutablePointer<Float> { embedding[2].data }
-    var embeddingDropoutMask: UnsafeMutablePointer<Float>? { embedding.count > 3 ? embedding[3].data : nil }
+    /// The embeddings' dropout mask of the last training forward.
+    var embeddingDropoutMask: DropoutMask?
 
     /// Bytes held by all buffers.
     public var byteCount: Int {

@@ -31,10 +31,12 @@ public final class EncoderLayer: @unchecked Sendable {
         let hidden = attention.hidden, inner = intermediate.outFeatures
         let masks = dropout == nil ? nil : saved.dropoutMasks
         // a = LN(x + dropout(Attention(x)))
-        attention.forward(x, mask: mask, saved: saved.attention, dropout: dropout, dropoutMask: masks?.attentionProbabilities,
+        masks?.attentionProbabilities = dropout.flatMap { $0.attention > 0 ? $0.mask(rate: $0.attention) : nil }
+        attention.forward(x, mask: mask, saved: saved.attention, dropoutMask: masks?.attentionProbabilities,
                           into: saved.attentionSum)
+        masks?.attentionOutput = nil
         if let dropout, let masks, dropout.hidden > 0 {
-            dropout.apply(saved.attentionSum, mask: masks.attentionOutput, count: tokens * hidden, rate: dropout.hidden)
+            masks.attentionOutput = dropout.apply(saved.attentionSum, count: tokens * hidden, rate: dropout.hidden)
         }
         Kernels.add(x, into: saved.attentionSum, count: tokens * hidden)
         attentionNorm.forward(saved.attentionSum, rows: tokens, into: saved.attentionOut,
@@ -43,8 +45,9 @@ public final class EncoderLayer: @unchecked Sendable {
         intermediate.forward(saved.attentionOut, rows: tokens, into: saved.ffnPre)
         Activations.apply(activation, copying: saved.ffnPre, into: saved.ffnAct, rows: tokens, width: inner)
         output.forward(saved.ffnAct, rows: tokens, into: saved.outputSum)
+        masks?.ffnOutput = nil
         if let dropout, let masks, dropout.hidden > 0 {
-            dropout.apply(saved.outputSum, mask: masks.ffnOutput, count: tokens * hidden, rate: dropout.hidden)
+            masks.ffnOutput = dropout.apply(saved.outputSum, count: tokens * hidden, rate: dropout.hidden)
         }
         Kernels.add(saved.attentionOut, into: saved.outputSum, count: tokens * hidden)
         outputNorm.forward(saved.outputSum, rows: tokens, into: y, mean: saved.outputMean, rstd: saved.outputRstd)
@@ -65,7 +68,7 @@ extension EncoderLayer {
         outputNorm.backward(saved.outputSum, outputGradient: dy, rows: tokens, mean: saved.outputMean,
                             rstd: saved.outputRstd, inputGradient: scratch.outputSum)
         scratch.attentionOut.update(from: scratch.outputSum, count: tokens * hidden)
-        if let masks, dropout!.hidden > 0 { Kernels.multiply(scratch.outputSum, by: masks.ffnOutput, count: tokens * hidden) }
+        masks?.ffnOutput?.apply(scratch.outputSum, count: tokens * hidden)
         output.backward(saved.ffnAct, outputGradient: scratch.outputSum, rows: tokens, inputGradient: scratch.ffn)
         Activations.backward(activation, input: saved.ffnPre, gradient: scratch.ffn, rows: tokens, width: intermediate.outFeatures)
         intermediate.backward(saved.attentionOut, outputGradient: scratch.ffn, rows: tokens,
@@ -73,10 +76,9 @@ extension EncoderLayer {
         attentionNorm.backward(saved.attentionSum, outputGradient: scratch.attentionOut, rows: tokens,
                                mean: saved.attentionMean, rstd: saved.attentionRstd, inputGradient: scratch.outputSum)
         scratch.attentionOut.update(from: scratch.outputSum, count: tokens * hidden)
-        if let masks, dropout!.hidden > 0 { Kernels.multiply(scratch.attentionOut, by: masks.attentionOutput, count: tokens * hidden) }
+        masks?.attentionOutput?.apply(scratch.attentionOut, count: tokens * hidden)
         attention.backward(x, outputGradient: scratch.attentionOut, mask: mask, saved: saved.attention, scratch: scratch.attention,
-                           dropoutMask: masks != nil && dropout!.attention > 0 ? UnsafePointer(masks!.attentionProbabilities) : nil,
-                           inputGradient: dx)
+                           dropoutMask: masks?.attentionProbabilities, inputGradient: dx)
         Kernels.add(scratch.outputSum, into: dx, count: tokens * hidden)
     }
 
@@ -111,8 +113,13 @@ public enum Activations {
         let buffers = Shared((x, y))
         Parallel.forEachChunk(rows) { chunk in
             let (x, y) = buffers.value, start = chunk.lowerBound * width, count = chunk.count * width
-            (y + start).update(from: x + start, count: count)
-            apply(activation, y + start, count: count)
+            switch activation {
+            case .gelu: Kernels.gelu(x + start, into: y + start, count: count)
+            case .geluTanh: Kernels.geluTanh(x + start, into: y + start, count: count)
+            case .relu:
+                (y + start).update(from: x + start, count: count)
+                apply(activation, y + start, count: count)
+            }
         }
     }
 
@@ -155,7 +162,7 @@ public final class LayerBuffers: @unchecked Sendable {
 
     public init(tokens: Int, hidden: Int, inner: Int, batch: Int, heads: Int, sequence: Int, withDropoutMasks: Bool = false) {
         attention = AttentionBuffers(tokens: tokens, hidden: hidden, batch: batch, heads: heads, sequence: sequence)
-        dropoutMasks = withDropoutMasks ? DropoutMasks(tokens: tokens, hidden: hidden, batch: batch, heads: heads, sequence: sequence) : nil
+        dropoutMasks = withDropoutMasks ? DropoutMasks() : nil
         let shapes = [[tokens, hidden], [tokens, hidden], [tokens], [tokens],
                       [tokens, inner], [tokens, inner], [tokens, hidden], [tokens], [tokens]]
         storage = shapes.map { Tensor(zeros: $0) }
@@ -163,5 +170,5 @@ public final class LayerBuffers: @unchecked Sendable {
         (ffnPre, ffnAct, outputSum, outputMean, outputRstd) = (storage[4].data, storage[5].data, storage[6].data, storage[7].data, storage[8].data)
     }
 
-    public var byteCount: Int { attention.byteCount + storage.reduce(0) { $0 + $1.byteCount } + (dropoutMasks?.byteCount ?? 0) }
+    public var byteCount: Int { attention.byteCount + storage.reduce(0) { $0 + $1.byteCount } }
 }

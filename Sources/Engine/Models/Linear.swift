@@ -1,3 +1,4 @@
+import Foundation
 import FinchQuantization
 import FinchTensor
 
@@ -28,13 +29,14 @@ public final class Linear: @unchecked Sendable {
     public var biasGradient: Tensor?
     /// A low-rank (or other) adapter whose output is added to this layer's (LoRA, DoRA, …).
     public var adapter: LinearAdapter?
-    /// How products with the weight are computed while it is frozen and fp32 (trained and 4-bit weights
-    /// always compute in fp32). Check `FrozenPrecision.checkAvailable()` before choosing bf16.
+    /// How products with the weight are computed while it is frozen, fp32 or 4-bit (trained weights always
+    /// compute in fp32). Check `FrozenPrecision.checkAvailable()` before choosing bf16.
     public var precision: FrozenPrecision = .fp32 {
         didSet { if precision == .fp32 { bf16Weight = nil } }
     }
     /// The frozen fp32 weight rounded to bf16 and packed, while `precision` is bf16.
     private var bf16Weight: BF16Weight?
+    private let packLock = NSLock()
     public var inFeatures: Int { quantized?.inFeatures ?? weight.shape[1] }
     public var outFeatures: Int { quantized?.outFeatures ?? weight.shape[0] }
 
@@ -59,12 +61,9 @@ public final class Linear: @unchecked Sendable {
     /// Forward: y[rows, out] = x[rows, in] · Wᵀ + b.
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
         if let quantized {
-            quantized.linear(x, rows: rows, bias: bias?.data, into: y)
+            quantized.linear(x, rows: rows, bias: bias?.data, into: y, precision: precision)
         } else if let packed = bf16Products {
-            if let bias {
-                for r in 0..<rows { (y + r * outFeatures).update(from: bias.data, count: outFeatures) }
-            }
-            packed.product(x, rows: rows, into: y, accumulate: bias != nil)
+            packed.product(x, rows: rows, into: y, accumulate: false, bias: bias?.data)
         } else {
             BLAS.linear(x, rows: rows, inFeatures: inFeatures, weight: weight.data, bias: bias?.data,
                         outFeatures: outFeatures, into: y)
@@ -93,7 +92,7 @@ public final class Linear: @unchecked Sendable {
     /// adapter), whichever way the weight is held.
     public func weightProduct(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
         if let quantized {
-            quantized.multiply(x, rows: rows, into: y, accumulate: accumulate)
+            quantized.multiply(x, rows: rows, into: y, accumulate: accumulate, precision: precision)
         } else if let packed = bf16Products {
             packed.product(x, rows: rows, into: y, accumulate: accumulate)
         } else {
@@ -105,7 +104,7 @@ public final class Linear: @unchecked Sendable {
     /// dx[rows, in] = dy[rows, out] · W (+ dx when `accumulate`), whichever way the weight is held.
     public func inputGradientProduct(_ dy: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
         if let quantized {
-            quantized.multiplyTransposed(dy, rows: rows, into: dx, accumulate: accumulate)
+            quantized.multiplyTransposed(dy, rows: rows, into: dx, accumulate: accumulate, precision: precision)
         } else if let packed = bf16Products {
             packed.transposedProduct(dy, rows: rows, into: dx, accumulate: accumulate)
         } else {
@@ -134,10 +133,13 @@ extension Linear {
     /// on first use; nil for fp32 products.
     private var bf16Products: BF16Weight? {
         guard precision == .bf16, quantized == nil, weightGradient == nil, weight.count > 0 else { return nil }
-        if let bf16Weight { return bf16Weight }
-        let packed = BF16Weight(weight.data, outFeatures: outFeatures, inFeatures: inFeatures)
-        bf16Weight = packed
-        return packed
+        // Locked: threads running the same model's first bf16 product must not both pack.
+        return packLock.withLock {
+            if let bf16Weight { return bf16Weight }
+            let packed = BF16Weight(weight.data, outFeatures: outFeatures, inFeatures: inFeatures)
+            bf16Weight = packed
+            return packed
+        }
     }
 
     /// Drops what was derived from the weight's values (the bf16 packing); call after changing them in

@@ -25,27 +25,17 @@ public final class SelfAttention: @unchecked Sendable {
     /// Saves q, k, v [tokens, hidden], probabilities [batch, heads, seq, seq] and context [tokens, hidden]
     /// in `saved` for backward.
     public func forward(_ x: UnsafePointer<Float>, mask: AttentionMask, saved: AttentionBuffers,
-                        dropout: Dropout? = nil, dropoutMask: UnsafeMutablePointer<Float>? = nil,
-                        into y: UnsafeMutablePointer<Float>) {
+                        dropoutMask: DropoutMask? = nil, into y: UnsafeMutablePointer<Float>) {
         let batch = mask.batch, seq = mask.sequence, tokens = batch * seq
         query.forward(x, rows: tokens, into: saved.q)
         key.forward(x, rows: tokens, into: saved.k)
         value.forward(x, rows: tokens, into: saved.v)
         let scale = 1 / Float(headSize).squareRoot()
-        let dropsOut = dropout != nil && dropoutMask != nil && dropout!.attention > 0
-        if dropsOut, let dropout, let dropoutMask {
-            // Masks drawn in the order of a sequential pass, so a run reproduces whatever the thread count.
-            for b in 0..<batch {
-                let keys = mask.prefixLengths[b] ?? seq
-                for row in 0..<(headCount * seq) {
-                    dropout.drawMask(dropoutMask + (b * headCount * seq + row) * seq, count: keys, rate: dropout.attention)
-                }
-            }
-        }
-        let buffers = Shared((saved, dropsOut ? dropoutMask : nil))
+        let buffers = Shared(saved)
         // One (row, head) pair at a time, the pairs split across threads; each thread has its own tile.
+        // The dropout mask is indexed like the probabilities [batch, heads, seq, seq].
         Parallel.forEachChunk(batch * headCount) { pairs in
-            let (saved, dropoutMask) = buffers.value
+            let saved = buffers.value
             let scratch = ScratchPool.take(floats: seq * seq)
             defer { ScratchPool.give(scratch) }
             for pair in pairs {
@@ -61,9 +51,10 @@ public final class SelfAttention: @unchecked Sendable {
                 // context_bh[seq, d] = P'[seq, keys] · V_bh[keys, d], P' = P ⊙ dropout mask in training
                 var weights = UnsafePointer(probs)
                 if let dropoutMask {
-                    let tile = scratch.floats, tileMask = dropoutMask + pair * seq * seq
-                    tile.update(from: probs, count: seq * seq)
-                    for s in 0..<seq { Kernels.multiply(tile + s * seq, by: tileMask + s * seq, count: keys) }
+                    let tile = scratch.floats
+                    for s in 0..<seq {
+                        dropoutMask.apply(probs + s * seq, into: tile + s * seq, offset: (pair * seq + s) * seq, count: keys)
+                    }
                     weights = UnsafePointer(tile)
                 }
                 BLAS.gemm(m: seq, n: self.headSize, k: keys, a: weights, lda: seq, b: saved.v + offset, ldb: self.hidden,
@@ -120,19 +111,19 @@ extension SelfAttention {
     ///   dS = scale · P ⊙ (dP − rowsum(dP ⊙ P));  dQ_bh = dS · K_bh;  dK_bh = dSᵀ · Q_bh
     public func backward(_ x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>, mask: AttentionMask,
                          saved: AttentionBuffers, scratch: AttentionGradientBuffers,
-                         dropoutMask: UnsafePointer<Float>? = nil, inputGradient dx: UnsafeMutablePointer<Float>) {
+                         dropoutMask: DropoutMask? = nil, inputGradient dx: UnsafeMutablePointer<Float>) {
         let batch = mask.batch, seq = mask.sequence, tokens = batch * seq
         output.backward(saved.context, outputGradient: dy, rows: tokens, inputGradient: scratch.context)
         let scale = 1 / Float(headSize).squareRoot()
         scratch.value.update(repeating: 0, count: tokens * hidden)
         scratch.key.update(repeating: 0, count: tokens * hidden)
-        let buffers = Shared((saved, scratch, dropoutMask))
-        // One (row, head) pair at a time, split across threads; each thread has its own two tiles.
+        let buffers = Shared((saved, scratch))
+        // One (row, head) pair at a time, split across threads; each thread has its own tiles.
         Parallel.forEachChunk(batch * headCount) { pairs in
-            let (saved, scratch, dropoutMask) = buffers.value
-            let tiles = ScratchPool.take(floats: 2 * seq * seq)
+            let (saved, scratch) = buffers.value
+            let tiles = ScratchPool.take(floats: 3 * seq * seq)
             defer { ScratchPool.give(tiles) }
-            let dP = tiles.floats, tile = tiles.floats + seq * seq
+            let dP = tiles.floats, tile = tiles.floats + seq * seq, tileMask = tiles.floats + 2 * seq * seq
             for pair in pairs {
                 let b = pair / self.headCount, h = pair % self.headCount
                 let keys = mask.prefixLengths[b] ?? seq
@@ -143,15 +134,15 @@ extension SelfAttention {
                           b: saved.v + offset, ldb: hidden, c: dP, ldc: seq)
                 // With dropout, P' = P ⊙ m fed the values: dV uses P', and dP = dP' ⊙ m.
                 var weights = UnsafePointer(probs)
-                let tileMask = dropoutMask.map { $0 + pair * seq * seq }
-                if let tileMask {
-                    for i in 0..<(seq * seq) { tile[i] = probs[i] * tileMask[i] }
+                if let dropoutMask {
+                    for s in 0..<seq { dropoutMask.fill(tileMask + s * seq, offset: (pair * seq + s) * seq, count: keys) }
+                    for s in 0..<seq { Kernels.multiply(probs + s * seq, by: tileMask + s * seq, into: tile + s * seq, count: keys) }
                     weights = UnsafePointer(tile)
                 }
                 BLAS.gemm(transposeA: true, m: keys, n: headSize, k: seq, a: weights, lda: seq,
                           b: scratch.context + offset, ldb: hidden, c: scratch.value + offset, ldc: hidden)
                 for s in 0..<seq {
-                    if let tileMask { for j in 0..<keys { dP[s * seq + j] *= tileMask[s * seq + j] } }
+                    if dropoutMask != nil { Kernels.multiply(dP + s * seq, by: tileMask + s * seq, count: keys) }
                     Kernels.softmaxBackward(probabilities: probs + s * seq, gradient: dP + s * seq, count: keys)
                     Kernels.scale(dP + s * seq, by: scale, count: keys)
                 }

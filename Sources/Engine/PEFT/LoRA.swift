@@ -21,10 +21,9 @@ public final class LoRAAdapter: LinearAdapter, @unchecked Sendable {
     private var random: SeededRandom
     private var rowCapacity = 0
     private var projected = Tensor(zeros: [0])   // x_d · Aᵀ [rows, r]
-    private var dropped = Tensor(zeros: [0])     // dropout(x) [rows, in], only with dropout > 0
-    private var mask = Tensor(zeros: [0])        // 0 or 1/(1−p) per input element
-    private var droppedGradient = Tensor(zeros: [0])
     private var projectedGradient = Tensor(zeros: [0])
+    /// The mask of the last training forward (x_d = x ⊙ mask is drawn again in backward, not kept).
+    private var mask: DropoutMask?
 
     public init(inFeatures: Int, outFeatures: Int, rank: Int, alpha: Float, rankStabilized: Bool,
                 dropout: Float, random: inout SeededRandom) {
@@ -68,14 +67,21 @@ public final class LoRAAdapter: LinearAdapter, @unchecked Sendable {
     public func forward(_ x: UnsafePointer<Float>, rows: Int, base: Linear, into y: UnsafeMutablePointer<Float>) {
         guard !isMerged else { return }
         let (inFeatures, outFeatures) = (base.inFeatures, base.outFeatures)
-        prepare(rows: rows, inFeatures: inFeatures)
-        let input = applyDropout(x, count: rows * inFeatures)
+        prepare(rows: rows)
+        mask = dropout > 0 && isTraining ? DropoutMask(rate: dropout, random: &random) : nil
+        let dropped = mask.map { mask in
+            let buffer = ScratchPool.take(floats: rows * inFeatures)
+            mask.apply(x, into: buffer.floats, count: rows * inFeatures)
+            return buffer
+        }
+        defer { if let dropped { ScratchPool.give(dropped) } }
+        let input = dropped.map { UnsafePointer($0.floats) } ?? x
         // projected[rows, r] = x_d · Aᵀ;  y[rows, out] += s · projected · Bᵀ
         BLAS.gemm(transposeB: true, m: rows, n: rank, k: inFeatures, a: input, lda: inFeatures,
                   b: a.data, ldb: inFeatures, c: projected.data, ldc: rank)
         if let dora {
             dora.forward(input: input, projected: projected.data, rows: rows, base: base, adapter: self,
-                         baseFromOutput: !(dropout > 0 && isTraining), into: y)
+                         baseFromOutput: mask == nil, into: y)
             return
         }
         BLAS.gemm(transposeB: true, m: rows, n: outFeatures, k: rank, alpha: scaling, a: projected.data, lda: rank,
@@ -87,13 +93,24 @@ public final class LoRAAdapter: LinearAdapter, @unchecked Sendable {
                          inputGradient dx: UnsafeMutablePointer<Float>?) {
         guard !isMerged else { return }
         let (inFeatures, outFeatures) = (base.inFeatures, base.outFeatures)
-        let dropping = dropout > 0 && isTraining
-        let input = dropping ? UnsafePointer(dropped.data) : x
+        let count = rows * inFeatures
+        // x_d drawn again from the mask; ∂x_d in a scratch buffer when it cannot go straight into dx.
+        let dropped = mask.map { mask in
+            let buffer = ScratchPool.take(floats: count)
+            mask.apply(x, into: buffer.floats, count: count)
+            return buffer
+        }
+        let droppedGradient = dx != nil && (mask != nil || dora != nil) ? ScratchPool.take(floats: count) : nil
+        defer {
+            if let dropped { ScratchPool.give(dropped) }
+            if let droppedGradient { ScratchPool.give(droppedGradient) }
+        }
+        let input = dropped.map { UnsafePointer($0.floats) } ?? x
         // DoRA: the LoRA product sees dy ⊙ c; (dy ⊙ (c − 1)) · W flows to x_d, added to dx below.
         var dy = dy
         if let dora {
             dy = dora.backward(outputGradient: dy, rows: rows, base: base, scaling: scaling,
-                               extraInputGradient: dx == nil ? nil : droppedGradient.data)
+                               extraInputGradient: droppedGradient?.floats)
         }
         BLAS.gemm(transposeA: true, m: outFeatures, n: rank, k: rows, alpha: scaling, a: dy, lda: outFeatures,
                   b: projected.data, ldb: rank, beta: 1, c: bGradient.data, ldc: rank)
@@ -102,13 +119,18 @@ public final class LoRAAdapter: LinearAdapter, @unchecked Sendable {
         BLAS.gemm(transposeA: true, m: rank, n: inFeatures, k: rows, a: projectedGradient.data, lda: rank,
                   b: input, ldb: inFeatures, beta: 1, c: aGradient.data, ldc: inFeatures)
         guard let dx else { return }
-        // droppedGradient = ∂/∂x_d: the LoRA path dP · A (plus DoRA's extra term already written there).
+        // ∂/∂x_d: the LoRA path dP · A (plus DoRA's extra term already written there); dx += ∂x_d ⊙ mask.
+        guard let droppedGradient else {
+            BLAS.gemm(m: rows, n: inFeatures, k: rank, a: projectedGradient.data, lda: rank, b: a.data, ldb: inFeatures,
+                      beta: 1, c: dx, ldc: inFeatures)
+            return
+        }
         BLAS.gemm(m: rows, n: inFeatures, k: rank, a: projectedGradient.data, lda: rank, b: a.data, ldb: inFeatures,
-                  beta: dora == nil ? 0 : 1, c: droppedGradient.data, ldc: inFeatures)
-        if dropping {
-            for i in 0..<(rows * inFeatures) { dx[i] += droppedGradient[i] * mask[i] }
+                  beta: dora == nil ? 0 : 1, c: droppedGradient.floats, ldc: inFeatures)
+        if let mask {
+            mask.accumulate(droppedGradient.floats, into: dx, count: count)
         } else {
-            Kernels.add(droppedGradient.data, into: dx, count: rows * inFeatures)
+            Kernels.add(droppedGradient.floats, into: dx, count: count)
         }
     }
 
@@ -121,25 +143,10 @@ public final class LoRAAdapter: LinearAdapter, @unchecked Sendable {
 
     func setMerged(_ merged: Bool) { isMerged = merged }
 
-    private func prepare(rows: Int, inFeatures: Int) {
+    private func prepare(rows: Int) {
         guard rows > rowCapacity else { return }
         rowCapacity = rows
         projected = Tensor(zeros: [rows, rank])
         projectedGradient = Tensor(zeros: [rows, rank])
-        droppedGradient = Tensor(zeros: [rows, inFeatures])
-        if dropout > 0 {
-            dropped = Tensor(zeros: [rows, inFeatures])
-            mask = Tensor(zeros: [rows, inFeatures])
-        }
-    }
-
-    private func applyDropout(_ x: UnsafePointer<Float>, count: Int) -> UnsafePointer<Float> {
-        guard dropout > 0, isTraining else { return x }
-        let keep = 1 / (1 - dropout)
-        for i in 0..<count {
-            mask[i] = random.nextUniform() < dropout ? 0 : keep
-            dropped[i] = x[i] * mask[i]
-        }
-        return UnsafePointer(dropped.data)
     }
 }

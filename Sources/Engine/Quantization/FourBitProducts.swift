@@ -2,10 +2,11 @@ import Foundation
 import FinchTensor
 
 /// Matrix products with a 4-bit weight W [out, in] (torch.nn.Linear layout) that never hold W in fp32:
-/// a tile of output rows is dequantized into a scratch buffer (one per thread, reused) and multiplied with
-/// sgemm; the tiles cover W once per product. Each sgemm of the forward product packs x again, so tiles are
-/// as tall as `scratchBudget` allows: on 2048 rows of a 384×1536 layer, 64-row tiles measured 20–30 % over
-/// fp32 and the default tiles 2–9 % (backward: 0–2 % with any tile).
+/// a tile of output rows is dequantized into a reused scratch buffer (`ScratchPool`) and multiplied with
+/// sgemm, or in bf16 rounded and packed for the bf16 kernel; the tiles cover W once per product. Each sgemm
+/// of the forward product packs x again, so tiles are as tall as `scratchBudget` allows: on 2048 rows of a
+/// 384×1536 layer, 64-row tiles measured 20–30 % over fp32 and the default tiles 2–9 % (backward: 0–2 %
+/// with any tile). The bf16 forward packs x once for all tiles.
 extension FourBitTensor {
     /// Floats of scratch one tile may fill (2 MiB): 1365 rows of a 384-wide weight, 341 of a 1536-wide one.
     public static let scratchBudget = 1 << 19
@@ -24,9 +25,14 @@ extension FourBitTensor {
     public var inFeatures: Int { shape[1] }
 
     /// y[rows, out] = x[rows, in] · Wᵀ (+ y when `accumulate`), dequantizing `tileRows` rows of W at a time
-    /// (`defaultTileRows` when nil).
+    /// (`defaultTileRows` when nil). In bf16 each tile is rounded and packed for the bf16 kernel and x is
+    /// packed once (bitsandbytes' `bnb_4bit_compute_dtype=torch.bfloat16`, with fp32 sums and output).
     public func multiply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false,
-                         tileRows: Int? = nil) {
+                         tileRows: Int? = nil, precision: FrozenPrecision = .fp32) {
+        if precision == .bf16 {
+            multiplyBF16(x, rows: rows, into: y, accumulate: accumulate, bias: nil, tileRows: tileRows)
+            return
+        }
         let (out, inner) = (outFeatures, inFeatures)
         forEachTile(tileRows) { first, count, scratch in
             // y[:, first ..< first + count] (+)= x · W[first ..< first + count, :]ᵀ
@@ -35,13 +41,30 @@ extension FourBitTensor {
         }
     }
 
+    /// `multiply` in bf16, with y = x · Wᵀ + bias when `bias` is given.
+    private func multiplyBF16(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool,
+                              bias: UnsafePointer<Float>?, tileRows: Int?) {
+        let (out, inner) = (outFeatures, inFeatures)
+        let packedX = BF16Products.packA(x, lda: inner, rows: rows, k: inner)
+        defer { ScratchPool.give(packedX) }
+        forEachTile(tileRows) { first, count, scratch in
+            // y[:, first ..< first + count] (+)= x · W[first ..< first + count, :]ᵀ (+ bias[first ..< first + count])
+            let packedW = BF16Products.packB(scratch, ld: inner, byColumn: true, k: inner, n: count)
+            defer { ScratchPool.give(packedW) }
+            BF16Products.multiply(packedA: packedX.words, rows: rows, k: inner, packed: packedW.halfWords, n: count,
+                                  into: y + first, ldc: out, accumulate: accumulate, bias: bias.map { $0 + first })
+        }
+    }
+
     /// Calls `body(first, count, W[first ..< first + count, :])` for tiles of rows of W dequantized in turn
-    /// into one scratch buffer (`tileRows` rows, `defaultTileRows` when nil).
+    /// into one `ScratchPool` buffer (`tileRows` rows, `defaultTileRows` when nil).
     private func forEachTile(_ tileRows: Int?, _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
         precondition(shape.count == 2, "a matrix product needs a 2-D weight, not \(shape)")
         let (out, inner) = (outFeatures, inFeatures)
         let tile = max(1, min(tileRows ?? defaultTileRows, out))
-        let scratch = DequantizationScratch.buffer(count: tile * inner)
+        let buffer = ScratchPool.take(floats: tile * inner)
+        defer { ScratchPool.give(buffer) }
+        let scratch = buffer.floats
         for first in stride(from: 0, to: out, by: tile) {
             let count = min(tile, out - first)
             // The tile's rows are dequantized in chunks across `Threads.count` threads.
@@ -55,7 +78,12 @@ extension FourBitTensor {
     }
 
     /// y[rows, out] = x[rows, in] · Wᵀ + b[out] (torch.nn.functional.linear).
-    public func linear(_ x: UnsafePointer<Float>, rows: Int, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>) {
+    public func linear(_ x: UnsafePointer<Float>, rows: Int, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>,
+                       precision: FrozenPrecision = .fp32) {
+        if precision == .bf16 {
+            multiplyBF16(x, rows: rows, into: y, accumulate: false, bias: bias, tileRows: nil)
+            return
+        }
         if let bias {
             for r in 0..<rows { (y + r * outFeatures).update(from: bias, count: outFeatures) }
         }
@@ -64,8 +92,22 @@ extension FourBitTensor {
 
     /// dx[rows, in] = dy[rows, out] · W (+ dx when `accumulate`): the input gradient of `multiply`.
     public func multiplyTransposed(_ dy: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>, accumulate: Bool = false,
-                                   tileRows: Int? = nil) {
+                                   tileRows: Int? = nil, precision: FrozenPrecision = .fp32) {
         let (out, inner) = (outFeatures, inFeatures)
+        if precision == .bf16 {
+            forEachTile(tileRows) { first, count, scratch in
+                // dx (+)= dy[:, first ..< first + count] · W[first ..< first + count, :], the tile a k-slice.
+                let packedDy = BF16Products.packA(dy + first, lda: out, rows: rows, k: count)
+                let packedW = BF16Products.packB(scratch, ld: inner, byColumn: false, k: count, n: inner)
+                defer {
+                    ScratchPool.give(packedDy)
+                    ScratchPool.give(packedW)
+                }
+                BF16Products.multiply(packedA: packedDy.words, rows: rows, k: count, packed: packedW.halfWords, n: inner,
+                                      into: dx, ldc: inner, accumulate: accumulate || first > 0)
+            }
+            return
+        }
         forEachTile(tileRows) { first, count, scratch in
             // dx (+)= dy[:, first ..< first + count] · W[first ..< first + count, :]
             BLAS.gemm(m: rows, n: inner, k: count, a: dy + first, lda: out, b: scratch, ldb: inner,
@@ -83,25 +125,5 @@ extension FourBitTensor {
             for i in 0..<inner { sum += Double(x[r * inner + i]) * Double(w[o * inner + i]) }
             return Float(sum)
         }
-    }
-}
-
-/// The dequantization tile buffer of the current thread: allocated on first use, grown when a wider
-/// layer needs more, freed with the thread. Products on different threads never share it.
-final class DequantizationScratch {
-    private static let key = "FinchQuantization.DequantizationScratch"
-    private var storage = Tensor(zeros: [0])
-
-    static func buffer(count: Int) -> UnsafeMutablePointer<Float> {
-        let dictionary = Thread.current.threadDictionary
-        let scratch: DequantizationScratch
-        if let existing = dictionary[key] as? DequantizationScratch {
-            scratch = existing
-        } else {
-            scratch = DequantizationScratch()
-            dictionary[key] = scratch
-        }
-        if scratch.storage.count < count { scratch.storage = Tensor(zeros: [count]) }
-        return scratch.storage.data
     }
 }

@@ -9,8 +9,8 @@ public enum FrozenPrecision: String, Sendable, CaseIterable {
     case fp32
     /// bf16 operands, fp32 sums (AVX512-BF16): the weight and the activations are rounded to bf16 — what
     /// `torch.autocast("cpu", dtype=torch.bfloat16)` does to a linear layer's inputs — and the exact products
-    /// are summed in fp32, at about twice the speed. Frozen weights only: trained weights, adapters,
-    /// attention and all gradients of trained parameters stay fp32.
+    /// are summed in fp32, at about twice the speed. Frozen weights only (fp32 or 4-bit): trained weights,
+    /// adapters, attention and all gradients of trained parameters stay fp32.
     case bf16
 
     /// Whether this CPU can compute bf16 products (AVX512F and AVX512-BF16).
@@ -57,15 +57,25 @@ public final class BF16Weight: @unchecked Sendable {
 
     /// Bytes held by the packed copies.
     public var byteCount: Int {
-        let one = finch_bf16_packed_b_count(Int32(inFeatures), Int32(outFeatures)) * 2
+        let one = Self.packedByteCount(outFeatures: outFeatures, inFeatures: inFeatures)
         return backwardPacked == nil ? one : 2 * one
+    }
+
+    /// Bytes of one packed copy (forward W or backward Wᵀ) of a weight [out, in].
+    public static func packedByteCount(outFeatures: Int, inFeatures: Int) -> Int {
+        finch_bf16_packed_b_count(Int32(inFeatures), Int32(outFeatures)) * 2
+    }
+
+    /// Bytes of the packed bf16 copy of an activation x[rows, k] that one product takes from `ScratchPool`.
+    public static func packedActivationByteCount(rows: Int, k: Int) -> Int {
+        finch_bf16_packed_a_count(Int32(rows), Int32(k)) * 4
     }
 
     /// y[rows, out] = x[rows, in] · Wᵀ (+ y when `accumulate`), on `threads` threads.
     public func product(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool,
-                        threads: Int = Threads.count) {
+                        bias: UnsafePointer<Float>? = nil, threads: Int = Threads.count) {
         BF16Products.multiply(x, rows: rows, k: inFeatures, packed: forwardPacked, n: outFeatures, into: y,
-                              accumulate: accumulate, threads: threads)
+                              accumulate: accumulate, bias: bias, threads: threads)
     }
 
     /// dx[rows, in] = dy[rows, out] · W (+ dx when `accumulate`), on `threads` threads.
@@ -85,38 +95,61 @@ public final class BF16Weight: @unchecked Sendable {
 }
 
 /// C[m, n] = A[m, k] · B[k, n] for a packed B, A rounded and packed per call, split over `Threads.count`.
-enum BF16Products {
+public enum BF16Products {
     static func multiply(_ a: UnsafePointer<Float>, rows m: Int, k: Int, packed b: UnsafePointer<UInt16>, n: Int,
-                         into c: UnsafeMutablePointer<Float>, accumulate: Bool, threads requested: Int = Threads.count) {
+                         into c: UnsafeMutablePointer<Float>, accumulate: Bool, bias: UnsafePointer<Float>? = nil,
+                         threads: Int = Threads.count) {
         guard m > 0, n > 0 else { return }
-        let tile = Int(FINCH_BF16_TILE), panel = Int(FINCH_BF16_PANEL)
-        let tiles = (m + tile - 1) / tile, panels = (n + panel - 1) / panel
-        let scratch = ScratchPool.take(bytes: finch_bf16_packed_a_count(Int32(m), Int32(k)) * MemoryLayout<UInt32>.stride)
-        defer { ScratchPool.give(scratch) }
-        let packedA = scratch.words
-        let threads = max(1, min(requested, panels))
-        if threads == 1 {
-            finch_bf16_pack_a(a, Int32(k), Int32(m), Int32(k), packedA, 0, Int32(tiles))
-            finch_bf16_gemm(packedA, b, Int32(m), Int32(n), Int32(k), c, Int32(n), accumulate ? 1 : 0, 0, Int32(n))
-            return
+        let packedA = packA(a, lda: k, rows: m, k: k, threads: threads)
+        defer { ScratchPool.give(packedA) }
+        multiply(packedA: packedA.words, rows: m, k: k, packed: b, n: n, into: c, ldc: n, accumulate: accumulate,
+                 bias: bias, threads: threads)
+    }
+
+    /// A[m, k] (leading dimension `lda`) rounded to bf16 and packed in tiles of rows, in a `ScratchPool`
+    /// buffer the caller gives back.
+    public static func packA(_ a: UnsafePointer<Float>, lda: Int, rows m: Int, k: Int,
+                             threads requested: Int = Threads.count) -> ScratchPool.Buffer {
+        let buffer = ScratchPool.take(bytes: finch_bf16_packed_a_count(Int32(m), Int32(k)) * MemoryLayout<UInt32>.stride)
+        let tiles = (m + Int(FINCH_BF16_TILE) - 1) / Int(FINCH_BF16_TILE)
+        let shared = Shared((a, buffer.words))
+        Parallel.forEachChunk(tiles, threads: requested) { range in
+            let (a, packed) = shared.value
+            finch_bf16_pack_a(a, Int32(lda), Int32(m), Int32(k), packed, Int32(range.lowerBound), Int32(range.upperBound))
         }
-        let shared = Operands(a: a, packedA: packedA, b: b, c: c)
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            finch_bf16_pack_a(shared.a, Int32(k), Int32(m), Int32(k), shared.packedA,
-                              Int32(tiles * t / threads), Int32(tiles * (t + 1) / threads))
+        return buffer
+    }
+
+    /// B[k, n] rounded to bf16 and packed (`finch_bf16_pack_b`: element (kk, j) read from
+    /// `byColumn ? src[j·ld + kk] : src[kk·ld + j]`) into a `ScratchPool` buffer the caller gives back,
+    /// the 32-column panels split across threads.
+    public static func packB(_ src: UnsafePointer<Float>, ld: Int, byColumn: Bool, k: Int, n: Int,
+                             threads: Int = Threads.count) -> ScratchPool.Buffer {
+        let buffer = ScratchPool.take(bytes: finch_bf16_packed_b_count(Int32(k), Int32(n)) * MemoryLayout<UInt16>.stride)
+        let panel = Int(FINCH_BF16_PANEL), panels = (n + panel - 1) / panel
+        let panelCount = finch_bf16_packed_b_count(Int32(k), FINCH_BF16_PANEL)
+        let shared = Shared((src, buffer.halfWords))
+        Parallel.forEachChunk(panels, threads: threads) { range in
+            let (src, packed) = shared.value
+            let first = range.lowerBound * panel, columns = min(n, range.upperBound * panel) - first
+            finch_bf16_pack_b(src + (byColumn ? first * ld : first), Int32(ld), byColumn ? 1 : 0, Int32(k), Int32(columns),
+                              packed + range.lowerBound * panelCount)
         }
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            let first = panels * t / threads * panel, last = min(n, panels * (t + 1) / threads * panel)
-            finch_bf16_gemm(shared.packedA, shared.b, Int32(m), Int32(n), Int32(k), shared.c, Int32(n),
-                            accumulate ? 1 : 0, Int32(first), Int32(last))
+        return buffer
+    }
+
+    /// C[m, n] (leading dimension `ldc`) = (C +) A·B, or A·B + bias[n] broadcast over rows when `bias` is
+    /// given (and `accumulate` is false), for A packed by `packA` and B by `finch_bf16_pack_b`; the 32-column
+    /// panels split across threads.
+    public static func multiply(packedA: UnsafePointer<UInt32>, rows m: Int, k: Int, packed b: UnsafePointer<UInt16>, n: Int,
+                                into c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil,
+                                threads: Int = Threads.count) {
+        let panel = Int(FINCH_BF16_PANEL), panels = (n + panel - 1) / panel
+        let shared = Shared((packedA, b, c, bias))
+        Parallel.forEachChunk(panels, threads: threads) { range in
+            let (packedA, b, c, bias) = shared.value
+            finch_bf16_gemm(packedA, b, Int32(m), Int32(n), Int32(k), c, Int32(ldc), accumulate ? 1 : 0, bias,
+                            Int32(range.lowerBound * panel), Int32(min(n, range.upperBound * panel)))
         }
     }
-}
-
-/// The pointers of one product, handed to the worker threads (each writes disjoint tiles or columns).
-private struct Operands: @unchecked Sendable {
-    let a: UnsafePointer<Float>
-    let packedA: UnsafeMutablePointer<UInt32>
-    let b: UnsafePointer<UInt16>
-    let c: UnsafeMutablePointer<Float>
 }

@@ -24,12 +24,13 @@ public enum BLAS {
                   a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        let operands = GemmOperands(a: a, b: b, c: c)
+        let operands = Shared((a, b, c))
         DispatchQueue.concurrentPerform(iterations: threads) { t in
+            let (a, b, c) = operands.value
             let first = m * t / threads, last = m * (t + 1) / threads
-            let rowsOfA = operands.a + (transposeA ? first : first * lda)
+            let rowsOfA = a + (transposeA ? first : first * lda)
             sgemm(transposeA: transposeA, transposeB: transposeB, m: last - first, n: n, k: k, alpha: alpha,
-                  a: rowsOfA, lda: lda, b: operands.b, ldb: ldb, beta: beta, c: operands.c + first * ldc, ldc: ldc)
+                  a: rowsOfA, lda: lda, b: b, ldb: ldb, beta: beta, c: c + first * ldc, ldc: ldc)
         }
     }
 
@@ -62,13 +63,6 @@ public enum BLAS {
              a: x, lda: inFeatures, b: weight, ldb: inFeatures,
              beta: bias != nil ? 1 : 0, c: y, ldc: outFeatures)
     }
-}
-
-/// The pointers of one split product, handed to the worker threads (each writes its own rows of C).
-private struct GemmOperands: @unchecked Sendable {
-    let a: UnsafePointer<Float>
-    let b: UnsafePointer<Float>
-    let c: UnsafeMutablePointer<Float>
 }
 
 /// Threads for Finch's matrix products. The default is one thread: on a 2-vCPU machine the second core

@@ -26,6 +26,18 @@ public enum Kernels {
         while i < count { y[i] *= m[i]; i += 1 }
     }
 
+    /// z[i] = x[i] · m[i]
+    @inlinable
+    public static func multiply(_ x: UnsafePointer<Float>, by m: UnsafePointer<Float>, into z: UnsafeMutablePointer<Float>,
+                                count: Int) {
+        var i = 0
+        while i + vectorWidth <= count {
+            store(load(x + i) * load(m + i), to: z + i)
+            i += vectorWidth
+        }
+        while i < count { z[i] = x[i] * m[i]; i += 1 }
+    }
+
     /// y[i] *= s
     @inlinable
     public static func scale(_ y: UnsafeMutablePointer<Float>, by s: Float, count: Int) {
@@ -39,17 +51,21 @@ public enum Kernels {
 
     /// Exact (erf) GELU in place: x · ½ · (1 + erf(x / √2)), as torch.nn.functional.gelu.
     @inlinable
-    public static func geluInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    public static func geluInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) { gelu(x, into: x, count: count) }
+
+    /// y = exact GELU(x) (y may be x).
+    @inlinable
+    public static func gelu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         let invSqrt2: Float = 0.70710678118654752
         var i = 0
         while i + vectorWidth <= count {
             let v = load(x + i)
-            store(v * 0.5 * (1 + VectorMath.erf(v * invSqrt2)), to: x + i)
+            store(v * 0.5 * (1 + VectorMath.erf(v * invSqrt2)), to: y + i)
             i += vectorWidth
         }
         while i < count {
             let v = x[i]
-            x[i] = v * 0.5 * (1 + Foundation.erf(v * invSqrt2))
+            y[i] = v * 0.5 * (1 + Foundation.erf(v * invSqrt2))
             i += 1
         }
     }
@@ -85,17 +101,21 @@ public enum Kernels {
 
     /// tanh-approximated GELU in place: ½x(1 + tanh(√(2/π)(x + 0.044715x³))), as gelu(approximate="tanh").
     @inlinable
-    public static func geluTanhInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    public static func geluTanhInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) { geluTanh(x, into: x, count: count) }
+
+    /// y = tanh-approximated GELU(x) (y may be x).
+    @inlinable
+    public static func geluTanh(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         let c: Float = 0.7978845608028654
         var i = 0
         while i + vectorWidth <= count {
             let v = load(x + i)
-            store(0.5 * v * (1 + VectorMath.tanh(c * (v + 0.044715 * v * v * v))), to: x + i)
+            store(0.5 * v * (1 + VectorMath.tanh(c * (v + 0.044715 * v * v * v))), to: y + i)
             i += vectorWidth
         }
         while i < count {
             let v = x[i]
-            x[i] = 0.5 * v * (1 + Foundation.tanh(c * (v + 0.044715 * v * v * v)))
+            y[i] = 0.5 * v * (1 + Foundation.tanh(c * (v + 0.044715 * v * v * v)))
             i += 1
         }
     }

@@ -8,7 +8,8 @@ public enum ScratchPool {
     public struct Buffer: @unchecked Sendable {
         public let raw: UnsafeMutableRawPointer
         let byteCount: Int
-        var words: UnsafeMutablePointer<UInt32> { raw.assumingMemoryBound(to: UInt32.self) }
+        public var words: UnsafeMutablePointer<UInt32> { raw.assumingMemoryBound(to: UInt32.self) }
+        public var halfWords: UnsafeMutablePointer<UInt16> { raw.assumingMemoryBound(to: UInt16.self) }
         public var floats: UnsafeMutablePointer<Float> { raw.assumingMemoryBound(to: Float.self) }
     }
 

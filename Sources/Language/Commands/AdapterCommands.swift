@@ -38,7 +38,7 @@ enum AdapterCommands {
             ArgumentSpec("double_quant", .bool, default: "true", help: "Quantize the block scales too (8-bit, blocks of 256): 4.127 bits per weight instead of 4.5"),
             ArgumentSpec("block", .choice(["32", "64", "128", "256", "512", "1024", "2048", "4096"]), default: "64", help: "Weights per absmax block"),
         ],
-        details: "As transformers' load_in_4bit: every linear layer of the base model (attention, feed-forward, pooler; not the classification head) has its frozen weight replaced by packed 4-bit codes and block scales, bit-identical to bitsandbytes' quantize_4bit, whatever the LoRA targets are; forward and backward dequantize a tile at a time. The adapters, the head, embeddings, biases and LayerNorms stay fp32. Prints the bytes the base weights took before and after.",
+        details: "As transformers' load_in_4bit: every linear layer of the base model (attention, feed-forward, pooler; not the classification head) has its frozen weight replaced by packed 4-bit codes and block scales, bit-identical to bitsandbytes' quantize_4bit, whatever the LoRA targets are; forward and backward dequantize a tile at a time (rounded to bf16 for the bf16 kernel after `precision bf16`). The adapters, the head, embeddings, biases and LayerNorms stay fp32. Prints the bytes the base weights took before and after.",
         example: "qlora r=16 alpha=32\nqlora r=8 alpha=16 targets=[query, value] quant=fp4 double_quant=false") { call in
         let format = FourBitFormat(type: FourBitType(rawValue: call.string("quant", default: "nf4"))!,
                                    blockSize: Int(call.string("block", default: "64"))!,

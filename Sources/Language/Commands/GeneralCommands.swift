@@ -48,8 +48,10 @@ enum GeneralCommands {
         details: """
         fp32 computes exactly as PyTorch's fp32 CPU path. bf16 rounds each frozen weight and the activations \
         entering it to bfloat16 and sums the exact products in fp32 (AVX512-BF16; what torch.autocast("cpu", \
-        dtype=torch.bfloat16) does to a linear layer's inputs), about twice as fast per product. Trained weights, \
-        adapters, attention and every gradient of a trained parameter stay fp32, so LoRA and QLoRA runs train as \
+        dtype=torch.bfloat16) does to a linear layer's inputs), about twice as fast per product. 4-bit weights \
+        (qlora) are dequantized a tile at a time and rounded the same way, as bitsandbytes computes with \
+        bnb_4bit_compute_dtype=torch.bfloat16 (but with fp32 sums and outputs). Trained weights, adapters, \
+        attention and every gradient of a trained parameter stay fp32, so LoRA and QLoRA runs train as \
         before; outputs move by about as much as they do under torch's bf16. The setting applies to the loaded \
         model and to every model loaded after it (sweep and cv trials too). Needs a CPU with AVX512-BF16.
         """,

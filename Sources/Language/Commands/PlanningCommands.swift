@@ -26,8 +26,10 @@ enum PlanningCommands {
             (block absmax, nested statistics, code maps), adapters, one gradient per trainable value — and what a run of \
             batch × seq adds: optimizer state (adamw: 8 bytes a trained value; adamw8bit: 2 bytes plus an fp32 absmax per 256, \
             tensors under 4096 values stay fp32; paged_adamw: in a file mapping, resident once used unless memory runs short), activations saved for backward (counted from the \
-            forward code: per block 7·T·H + 2·T·I + B·heads·S² floats for T = batch·seq tokens, plus dropout masks and the \
-            adapters' saved inputs) and scratch (backward buffers, the 4-bit tile, OpenBLAS buffers, evaluation). The process \
+            forward code: per block 7·T·H + 2·T·I + B·heads·S² floats for T = batch·seq tokens, plus the adapters' x·Aᵀ; \
+            dropout masks are drawn again in backward, not kept), bf16 packings of frozen weights after `precision bf16`, \
+            and scratch (backward buffers, the 4-bit tile, the shared pool of attention tiles, LoRA inputs after dropout \
+            and packed activations, OpenBLAS buffers, evaluation). The process \
             baseline is the resident memory (VmRSS) that none of these explain: runtime, libraries, tokenizer, data. \
             The predicted peak is their sum; the fp32 line shows the same setup with fp32 base weights, what QLoRA saved. \
             Batches are padded to their longest row: a run whose longest batch comes late grows its buffers then, and holds \
@@ -41,7 +43,7 @@ enum PlanningCommands {
         let optimizer = call.string("optim").flatMap(OptimizerAlgorithm.init(rawValue:)) ?? lastOptions?.optimizer ?? .adamw
         let plan = try trainingPlan(call, batch: call.int("batch") ?? lastOptions?.batchSize ?? 16,
                                     maxLength: call.int("max_length") ?? lastOptions?.maxLength ?? 128, sequence: call.int("seq"),
-                                    optimizer: optimizer, modelDropout: lastOptions?.modelDropout ?? true,
+                                    optimizer: optimizer,
                                     restoreBest: lastOptions?.restoreBest ?? true)
         return render(plan, method: AdapterCommands.describe(method))
     }
@@ -49,7 +51,7 @@ enum PlanningCommands {
     /// The memory plan of a classifier run on the session's model, method and data: the data decides which
     /// word-embedding rows are touched and how long the longest batch is (`sequence` overrides that).
     static func trainingPlan(_ call: Invocation, batch: Int, maxLength requested: Int, sequence: Int? = nil,
-                             optimizer: OptimizerAlgorithm, modelDropout: Bool, restoreBest: Bool) throws -> MemoryPlan {
+                             optimizer: OptimizerAlgorithm, restoreBest: Bool) throws -> MemoryPlan {
         let (encoder, tokenizer) = try call.trainer.classifier()
         let maxLength = min(requested, encoder.config.usablePositions)
         var touched: Set<Int>?, longest = 0, tokens = 0, rows = 0
@@ -70,7 +72,7 @@ enum PlanningCommands {
         }
         return MemoryPlan.training(encoder: encoder, parameters: call.trainer.parameters, adapters: call.trainer.adapters,
                                    batch: batch, sequence: sequence ?? (longest > 0 ? longest : maxLength), optimizer: optimizer,
-                                   modelDropout: modelDropout, restoreBest: restoreBest,
+                                   restoreBest: restoreBest,
                                    evaluation: evaluation, wordRowsTouched: touched, tokenizedRows: (rows, tokens))
     }
 

@@ -64,7 +64,7 @@ enum TrainCommands {
         call.trainer.run = nil  // the last run's buffers go before the new run allocates its own
         ProcessMemory.returnFreedHeap()
         let plan = try PlanningCommands.trainingPlan(call, batch: min(options.batchSize, data.count), maxLength: options.maxLength,
-                                                     optimizer: options.optimizer, modelDropout: options.modelDropout,
+                                                     optimizer: options.optimizer,
                                                      restoreBest: options.restoreBest)
         try PlanningCommands.refuseIfTooLarge(plan, available: ProcessMemory.availableToGrow())
         let trainer = try ClassifierTrainer(encoder: encoder, tokenizer: tokenizer, parameters: call.trainer.parameters,
