@@ -1,6 +1,6 @@
 // Keyed dropout masks (see DropoutMask.swift): element i of a mask is dropped when the top 24 bits of
 // fmix32(fmix32(i ^ keyLow) ^ keyHigh) fall below `threshold`, kept as `keep` otherwise. Plain loops the
-// compiler vectorizes, cloned for AVX-512, AVX2 and the baseline and chosen when the program loads.
+// compiler vectorizes, compiled for AVX-512, AVX2 and the baseline and chosen by the CPU at each call.
 #include "finch_kernels.h"
 
 static inline uint32_t finalize(uint32_t h) {
@@ -16,9 +16,9 @@ static inline float mask_value(uint32_t index, uint32_t low, uint32_t high, uint
     return (finalize(finalize(index ^ low) ^ high) >> 8) < threshold ? 0.0f : keep;
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void finch_dropout(const float *x, float *y, uint32_t offset, size_t count, uint64_t key, uint32_t threshold,
-                   float keep, int accumulate) {
+/// The loop, inlined into one copy per instruction set below.
+__attribute__((always_inline)) static inline void dropout_loop(const float *x, float *y, uint32_t offset, size_t count,
+                                                               uint64_t key, uint32_t threshold, float keep, int accumulate) {
     const uint32_t low = (uint32_t)key, high = (uint32_t)(key >> 32);
     if (x == NULL) {
         for (size_t i = 0; i < count; i++) y[i] = mask_value(offset + (uint32_t)i, low, high, threshold, keep);
@@ -26,5 +26,29 @@ void finch_dropout(const float *x, float *y, uint32_t offset, size_t count, uint
         for (size_t i = 0; i < count; i++) y[i] += x[i] * mask_value(offset + (uint32_t)i, low, high, threshold, keep);
     } else {
         for (size_t i = 0; i < count; i++) y[i] = x[i] * mask_value(offset + (uint32_t)i, low, high, threshold, keep);
+    }
+}
+
+__attribute__((target("avx512f"))) static void dropout_avx512(const float *x, float *y, uint32_t offset, size_t count,
+                                                              uint64_t key, uint32_t threshold, float keep, int accumulate) {
+    dropout_loop(x, y, offset, count, key, threshold, keep, accumulate);
+}
+
+__attribute__((target("avx2"))) static void dropout_avx2(const float *x, float *y, uint32_t offset, size_t count,
+                                                         uint64_t key, uint32_t threshold, float keep, int accumulate) {
+    dropout_loop(x, y, offset, count, key, threshold, keep, accumulate);
+}
+
+// Chosen per call with __builtin_cpu_supports (a few loads) rather than by an ifunc resolver, which runs
+// before the sanitizers' runtimes start and crashes ThreadSanitizer builds.
+void finch_dropout(const float *x, float *y, uint32_t offset, size_t count, uint64_t key, uint32_t threshold,
+                   float keep, int accumulate) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) {
+        dropout_avx512(x, y, offset, count, key, threshold, keep, accumulate);
+    } else if (__builtin_cpu_supports("avx2")) {
+        dropout_avx2(x, y, offset, count, key, threshold, keep, accumulate);
+    } else {
+        dropout_loop(x, y, offset, count, key, threshold, keep, accumulate);
     }
 }
