@@ -30,6 +30,10 @@ import Testing
         // Another key gives another mask, and rate 0 drops nothing.
         #expect(values(DropoutMask(rate: rate, random: &random), count: 4096) != Array(v.prefix(4096)))
         #expect(values(DropoutMask(rate: 0, key: 7), count: 4096).allSatisfy { $0 == 1 })
+        // Rates a config.json may hold outside [0, 1) do not crash: 1 (and above) drops everything, below 0 nothing.
+        #expect(values(DropoutMask(rate: 1, key: 7), count: 4096).allSatisfy { $0 == 0 })
+        #expect(values(DropoutMask(rate: 1.5, key: 7), count: 100).allSatisfy { $0 == 0 })
+        #expect(values(DropoutMask(rate: -0.2, key: 7), count: 100).allSatisfy { $0 == 1 })
     }
 
     @Test func anyPartOnAnyThreadCountIsTheSame() {

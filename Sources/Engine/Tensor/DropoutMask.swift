@@ -20,10 +20,12 @@ public struct DropoutMask: Sendable, Equatable {
         self.init(rate: rate, key: random.next())
     }
 
+    /// A rate outside [0, 1] (a config.json may hold one) is clamped to it; at 1 every element is dropped,
+    /// as torch's dropout does with p = 1.
     public init(rate: Float, key: UInt64) {
-        precondition(rate >= 0 && rate < 1, "dropout rate \(rate) is outside [0, 1)")
+        let rate = rate.isNaN ? 0 : min(max(rate, 0), 1)
         self.rate = rate
-        keep = 1 / (1 - rate)
+        keep = rate < 1 ? 1 / (1 - rate) : 0
         self.key = key
         threshold = UInt32((Double(rate) * 16_777_216).rounded(.up))
     }
