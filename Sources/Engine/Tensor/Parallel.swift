@@ -34,6 +34,14 @@ public enum ScratchPool {
     public static func give(_ buffer: Buffer) {
         lock.withLock { free.append(buffer) }
     }
+
+    /// Frees every buffer not in use (after a run, so the next one does not inherit the last one's sizes).
+    public static func drain() {
+        lock.withLock {
+            for buffer in free { buffer.raw.deallocate() }
+            free.removeAll()
+        }
+    }
 }
 
 /// Splits `count` independent items into one contiguous chunk per thread (`Threads.count`, fewer when

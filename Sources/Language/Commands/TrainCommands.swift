@@ -5,6 +5,7 @@ import FinchModels
 import FinchOptim
 import FinchPEFT
 import FinchPlot
+import FinchTensor
 
 /// train, train resume (and, from SearchCommands, lrfind, sweep, cv).
 enum TrainCommands {
@@ -63,6 +64,11 @@ enum TrainCommands {
         let options = try trainingOptions(call)
         call.trainer.run = nil  // the last run's buffers go before the new run allocates its own
         ProcessMemory.returnFreedHeap()
+        defer {
+            // The run's short-lived scratch (LoRA inputs, tiles, packed activations) goes back to the system.
+            ScratchPool.drain()
+            ProcessMemory.returnFreedHeap()
+        }
         let plan = try PlanningCommands.trainingPlan(call, batch: min(options.batchSize, data.count), maxLength: options.maxLength,
                                                      optimizer: options.optimizer,
                                                      restoreBest: options.restoreBest)
